@@ -15,7 +15,8 @@ import (
 // "info". Any other value is an error naming the accepted ones.
 //
 // Every string attribute, error attribute and the message itself pass through
-// Redact, so a DSN or URL with a password that reaches a log line shows "***"
+// Redact, and attributes whose key names a password, secret or token are
+// logged as "***", so a DSN or URL with a password that reaches a log line shows "***"
 // instead of the secret.
 func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	if w == nil {
@@ -54,6 +55,10 @@ func parseLevel(level string) (slog.Level, error) {
 
 // redactAttr is the slog ReplaceAttr hook applying Redact to strings and errors.
 func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindGroup && secretKey.MatchString(a.Key) {
+		a.Value = slog.StringValue("***")
+		return a
+	}
 	switch a.Value.Kind() {
 	case slog.KindString:
 		if s := a.Value.String(); mayHoldSecret(s) {
@@ -70,6 +75,8 @@ func redactAttr(_ []string, a slog.Attr) slog.Attr {
 }
 
 var (
+	// attribute keys whose value is a secret as a whole
+	secretKey = regexp.MustCompile(`(?i)(password|passwd|secret|token)`)
 	// scheme://user:pass@  (URL userinfo; '@' inside a URL password must be %-escaped)
 	urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^:@/\s]*):[^@/\s]*@`)
 	// user:pass@tcp(  user:pass@unix(  user:pass@/db  (go-sql-driver/mysql DSN; the

@@ -320,8 +320,18 @@ func (r *Readiness) WaitReady(ctx context.Context) error {
 	select {
 	case <-r.readyCh:
 		return nil
+	default:
+	}
+	select {
+	case <-r.readyCh:
+		return nil
 	case <-r.stopCh:
-		return errors.New("readiness: stopping before becoming ready")
+		select {
+		case <-r.readyCh: // became ready, then stopping
+			return nil
+		default:
+			return errors.New("readiness: stopping before becoming ready")
+		}
 	case <-ctx.Done():
 		return fmt.Errorf("readiness: waiting for ready: %w", ctx.Err())
 	}
