@@ -1,0 +1,149 @@
+package httpserve
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ezdfsd/ezdfsd/dfs"
+)
+
+// Backend label values: bounded, never a path.
+const (
+	labelMountPoint = "mountpoint"
+	labelS3         = "s3"
+	labelOther      = "other" // a custom backend class name
+	labelNone       = "none"  // the request never got as far as choosing a backend
+)
+
+// Storage event label values of ezdfsd_storage_events_total.
+const (
+	eventNFSRetry      = "nfs_retry"      // a missing or short file was opened again (NFS lag)
+	eventMissingFile   = "missing_file"   // row present, bytes absent after the retries: 404
+	eventShortFile     = "short_file"     // file shorter than the row after the retries: 503, or cut mid-body
+	eventLongFile      = "long_file"      // file longer than the row: the row's size is served
+	eventStorageError  = "storage_error"  // backend unavailable or failing: 503, or aborted mid-body
+	eventMetadataError = "metadata_error" // metadata store unavailable: 503
+)
+
+var storageEvents = []string{
+	eventNFSRetry, eventMissingFile, eventShortFile, eventLongFile, eventStorageError, eventMetadataError,
+}
+
+// codes is every status the handler emits; anything else is reported as "other".
+var codes = []int{200, 206, 304, 404, 405, 412, 416, 500, 503}
+
+func backendLabel(class string) string {
+	switch class {
+	case dfs.MountPointBackend:
+		return labelMountPoint
+	case dfs.S3Backend:
+		return labelS3
+	default:
+		return labelOther
+	}
+}
+
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead:
+		return m
+	default:
+		return "other"
+	}
+}
+
+func codeLabel(code int) string {
+	for _, c := range codes {
+		if c == code {
+			return strconv.Itoa(code)
+		}
+	}
+	return "other"
+}
+
+func codeClass(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code/100) + "xx"
+}
+
+// metrics holds the handler's collectors. A nil *metrics records nothing.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	bytes    *prometheus.CounterVec
+	inFlight prometheus.Gauge
+	events   *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ezdfsd_http_requests_total",
+			Help: "HTTP requests answered, by status code, storage backend and method (GET, HEAD, other).",
+		}, []string{"code", "backend", "method"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ezdfsd_http_request_duration_seconds",
+			Help:    "Time from request start to the end of the response body, by status class and backend.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"code", "backend"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ezdfsd_http_response_bytes_total",
+			Help: "Response body bytes written (file bytes, multipart framing and error pages), by backend.",
+		}, []string{"backend"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ezdfsd_http_requests_in_flight",
+			Help: "Requests being served right now.",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ezdfsd_storage_events_total",
+			Help: "Notable storage and metadata outcomes: " +
+				"nfs_retry, missing_file, short_file, long_file, storage_error, metadata_error.",
+		}, []string{"event"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.bytes, m.inFlight, m.events} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, fmt.Errorf("httpserve metrics: already registered (one Handler per registry): %w", err)
+			}
+			return nil, fmt.Errorf("httpserve metrics: %w", err)
+		}
+	}
+	for _, e := range storageEvents {
+		m.events.WithLabelValues(e)
+	}
+	return m, nil
+}
+
+func (m *metrics) event(name string) {
+	if m != nil {
+		m.events.WithLabelValues(name).Inc()
+	}
+}
+
+func (m *metrics) start() {
+	if m != nil {
+		m.inFlight.Inc()
+	}
+}
+
+func (m *metrics) done(code int, backend, method string, bytes int64, seconds float64) {
+	if m == nil {
+		return
+	}
+	m.inFlight.Dec()
+	m.requests.WithLabelValues(codeLabel(code), backend, methodLabel(method)).Inc()
+	m.duration.WithLabelValues(codeClass(code), backend).Observe(seconds)
+	if bytes > 0 {
+		m.bytes.WithLabelValues(backend).Add(float64(bytes))
+	}
+}
