@@ -271,11 +271,10 @@ func (m *Memcached) get(ik string, key metadata.Key) (Entry, bool) {
 // setAsync stores e under ik in the background with the expiration left on its TTL, so a
 // slow or dead memcached never delays the answer.
 func (m *Memcached) setAsync(ik string, key metadata.Key, e Entry) {
-	remaining := m.ttl.ttl(e) - m.now().Sub(e.FetchedAt)
-	if remaining <= 0 || m.closed.Load() {
+	secs := expirySeconds(m.ttl.ttl(e) - m.now().Sub(e.FetchedAt))
+	if secs == 0 || m.closed.Load() {
 		return
 	}
-	secs := int32((remaining + time.Second - 1) / time.Second)
 	select {
 	case m.pending <- struct{}{}:
 	default:
@@ -283,7 +282,7 @@ func (m *Memcached) setAsync(ik string, key metadata.Key, e Entry) {
 		m.logErr("set", ik, errors.New("too many pending sets, dropped"))
 		return
 	}
-	item := &memcache.Item{Key: ik, Value: encodeEntry(key.Name, e), Expiration: max(secs, 1)}
+	item := &memcache.Item{Key: ik, Value: encodeEntry(key.Name, e), Expiration: secs}
 	m.sets.Add(1)
 	go func() {
 		defer m.sets.Done()
@@ -397,4 +396,15 @@ func (m *Memcached) refresh(ctx context.Context) error {
 	m.metrics.servers.Set(float64(len(nodes)))
 	m.logger.Info("memcached node list changed", "endpoint", m.endpoint, "version", cc.Version, "servers", nodes)
 	return nil
+}
+
+// expirySeconds turns the TTL left on an entry into a memcached expiration: whole seconds
+// rounded up, at least 1, at most 30 days (memcached reads larger values as Unix times); 0 when
+// nothing is left (do not store).
+func expirySeconds(remaining time.Duration) int32 {
+	const maxRelative = 30 * 24 * time.Hour
+	if remaining <= 0 {
+		return 0
+	}
+	return int32((min(remaining, maxRelative) + time.Second - 1) / time.Second)
 }
