@@ -1,0 +1,3 @@
+<?php
+/* CLUSTER SETTINGS
+define( 'CLUSTER_STORAGE_HOST', 'db1' );

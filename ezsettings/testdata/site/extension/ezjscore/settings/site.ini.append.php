@@ -1,0 +1,5 @@
+<?php /* #?ini charset="utf-8"?
+
+[FileSettings]
+CacheDir=cache
+*/ ?>
