@@ -57,8 +57,12 @@ type fakeMount struct {
 	openErr    map[string]error
 }
 
-func newFakeMount(t *testing.T) *fakeMount {
-	return &fakeMount{root: t.TempDir(), opens: map[string]int{}, openErr: map[string]error{}}
+// newFakeMount serves root, or a new temp directory when root is "".
+func newFakeMount(t *testing.T, root string) *fakeMount {
+	if root == "" {
+		root = t.TempDir()
+	}
+	return &fakeMount{root: root, opens: map[string]int{}, openErr: map[string]error{}}
 }
 
 func (m *fakeMount) write(t *testing.T, name string, data []byte) {

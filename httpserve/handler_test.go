@@ -51,15 +51,29 @@ type fixture struct {
 	data  []byte // foo.jpg's bytes
 }
 
-// newFixture builds the rows and files used by the conformance table.
+// newFixture builds the rows and files used by the conformance table, in a new temp directory.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{store: newFakeStore(), mount: newFakeMount(t), s3: newFakeS3(), data: content(1000)}
+	return newFixtureIn(t, "")
+}
+
+// newFixtureIn builds fresh fakes (rows, counters) over the files in root; an empty root is a
+// new temp directory, populated first. Sharing root keeps the table fast.
+func newFixtureIn(t *testing.T, root string) *fixture {
+	t.Helper()
+	mount := newFakeMount(t, root)
+	writeFiles := root == ""
+	f := &fixture{store: newFakeStore(), mount: mount, s3: newFakeS3(), data: content(1000)}
+	write := func(name string, data []byte) {
+		if writeFiles {
+			f.mount.write(t, name, data)
+		}
+	}
 	st, cache := dfs.DefaultStorageTable, dfs.DefaultCacheTable
 	row := func(table, name, dt string, size, mt int64, data []byte) {
 		f.store.put(table, metadata.File{Name: name, Datatype: dt, Scope: "image", Size: size, MTime: mt})
 		if data != nil {
-			f.mount.write(t, name, data)
+			write(name, data)
 		}
 	}
 	row(st, img, "image/jpeg", 1000, mtime, f.data)
@@ -69,9 +83,9 @@ func newFixture(t *testing.T) *fixture {
 	row(st, imgX+"q", "image/jpeg", 1, mtime, []byte("Q"))
 	row(st, imgX+"deleted.jpg", "image/jpeg", 10, -mtime, []byte("0123456789"))
 	f.store.put(st, metadata.File{Name: imgX + "expired.jpg", Datatype: "image/jpeg", Size: 10, MTime: mtime, Expired: true})
-	f.mount.write(t, imgX+"expired.jpg", []byte("0123456789"))
+	write(imgX+"expired.jpg", []byte("0123456789"))
 	row(st, imgX+"zero-mtime.jpg", "image/jpeg", 10, 0, []byte("0123456789"))
-	f.mount.write(t, imgX+"only-file.jpg", []byte("0123456789"))
+	write(imgX+"only-file.jpg", []byte("0123456789"))
 	row(st, imgX+"missing.jpg", "image/jpeg", 10, mtime, nil)
 	row(st, imgX+"short.jpg", "image/jpeg", 1000, mtime, content(500))
 	row(st, imgX+"long.jpg", "image/jpeg", 1000, mtime, content(2000))
@@ -384,9 +398,10 @@ func TestConformance(t *testing.T) {
 			want: full, body: noBody},
 		{row: "-", name: "absolute-form target", target: "http://example.com" + imgPath + "?x=1", code: 200, body: data},
 	}
+	root := newFixture(t).mount.root
 	for _, c := range cases {
 		t.Run("row"+c.row+"/"+c.name, func(t *testing.T) {
-			f := newFixture(t)
+			f := newFixtureIn(t, root)
 			cfg := testConfig()
 			if c.cfg != nil {
 				c.cfg(&cfg)
