@@ -782,3 +782,88 @@ func TestSchemaText(t *testing.T) {
 	}()
 	sqlstore.MySQLSchema("x; DROP TABLE y", false)
 }
+
+// TestOpenMySQLConnectionSettings checks what OpenMySQL enforces on a user's DSN, on the
+// server side of a real connection.
+func TestOpenMySQLConnectionSettings(t *testing.T) {
+	base, err := mysql.ParseDSN(testenv.MySQLDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		desc, params, wantCharset string
+	}{
+		{"no params: utf8mb4", "", "utf8mb4"},
+		{"charset kept", "?charset=latin1", "latin1"},
+		{"eZ's utf8", "?charset=utf8&interpolateParams=false&timeout=0", "utf8mb3"},
+	}
+	for _, c := range cases {
+		t.Run(c.desc, func(t *testing.T) {
+			dsn := base.User + ":" + base.Passwd + "@" + base.Net + "(" + base.Addr + ")/" + base.DBName + c.params
+			s, err := sqlstore.OpenMySQL(context.Background(), dsn, sqlstore.Config{Tables: bothTables, MaxOpenConns: 1}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var charset string
+			if err := s.DB().QueryRow("SELECT @@character_set_connection").Scan(&charset); err != nil {
+				t.Fatal(err)
+			}
+			if charset != c.wantCharset {
+				t.Errorf("character_set_connection = %q, want %q", charset, c.wantCharset)
+			}
+			if err := s.CreateSchema(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			// One Lookup, then no prepared statement on the session: interpolation is on.
+			s.Lookup(context.Background(), metadata.Key{Table: "ezdfsfile", Name: "var/a"})
+			var name string
+			var prepared int
+			if err := s.DB().QueryRow("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'").Scan(&name, &prepared); err != nil {
+				t.Fatal(err)
+			}
+			if prepared != 0 {
+				t.Errorf("Com_stmt_prepare = %d, want 0", prepared)
+			}
+		})
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	run := func(b *testing.B, s *sqlstore.Store) {
+		ctx := context.Background()
+		f := metadata.File{Name: "var/site/storage/images/bench.jpg", Datatype: "image/jpeg", Scope: "image", Size: 70 << 10, MTime: 1700000000}
+		if err := s.Put(ctx, "ezdfsfile", f); err != nil {
+			b.Fatal(err)
+		}
+		key := metadata.Key{Table: "ezdfsfile", Name: f.Name}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.Lookup(ctx, key); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.Run("sqlite", func(b *testing.B) {
+		s, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "b.sqlite"), sqlstore.Config{Tables: bothTables}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		run(b, s)
+	})
+	b.Run("mysql", func(b *testing.B) {
+		s, err := sqlstore.OpenMySQL(context.Background(), testenv.MySQLDatabase(b), sqlstore.Config{Tables: bothTables}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.CreateSchema(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		run(b, s)
+	})
+}

@@ -7,6 +7,11 @@
 // are returned as they are: a deleted row (negative mtime) is a row, not metadata.ErrNotFound.
 // Failures of the database wrap metadata.ErrUnavailable; a cancelled caller context comes back
 // as the context's error.
+//
+// Metrics, on the Registerer given to OpenMySQL/OpenSQLite: ezdfsd_db_queries_total{result=
+// "found"|"not_found"|"error"} and ezdfsd_db_query_duration_seconds for lookups (a lookup the
+// caller cancelled is in neither), and the go_sql_* pool statistics with db_name =
+// Config.MetricsName.
 package sqlstore
 
 import (
