@@ -168,7 +168,7 @@ func lexPHP(src, name string) ([]token, error) {
 			}
 			line += strings.Count(src[i:i+j], "\n")
 			i += j + 2
-			if strings.HasPrefix(strings.ToLower(src[i:]), "php") {
+			if len(src)-i >= 3 && strings.EqualFold(src[i:i+3], "php") {
 				i += 3
 			} else if strings.HasPrefix(src[i:], "=") {
 				i++
@@ -488,7 +488,7 @@ func parseDefines(src string, toks []token, name string) (map[string]Value, erro
 			if len(args) < 2 {
 				continue
 			}
-			cname, ok := constName(args[0])
+			cname, ok := constName(src, args[0])
 			if !ok {
 				continue
 			}
@@ -556,8 +556,8 @@ func splitArgs(toks []token, from int) (args [][]token, end int, ok bool) {
 	return nil, 0, false
 }
 
-func constName(arg []token) (string, bool) {
-	v := evalValue("", arg)
+func constName(src string, arg []token) (string, bool) {
+	v := evalValue(src, arg)
 	if v.Kind != String || v.Str == "" {
 		return "", false
 	}
