@@ -145,10 +145,16 @@ func FuzzReadDefines(f *testing.F) {
 			}
 			return
 		}
-		for _, v := range defs {
-			v.PHPString()
-			v.Truthy()
-			v.PHPInt()
+		for name, v := range defs {
+			if name == "" {
+				t.Fatalf("empty constant name")
+			}
+			if v.Kind == String && v.PHPString() != v.Str || v.Kind == Bool && v.Truthy() != v.Bool {
+				t.Fatalf("%s: inconsistent conversions of %+v", name, v)
+			}
+			if n, ok := v.PHPInt(); v.Kind == Int && (!ok || n != v.Int) {
+				t.Fatalf("%s: PHPInt of %+v = %d, %v", name, v, n, ok)
+			}
 		}
 	})
 }
