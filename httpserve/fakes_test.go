@@ -50,11 +50,12 @@ func (s *fakeStore) Lookup(_ context.Context, key metadata.Key) (metadata.File, 
 type fakeMount struct {
 	root string
 
-	mu         sync.Mutex
-	opens      map[string]int
-	rangeCalls int
-	beforeOpen func(name string, attempt int) // attempt counts from 1
-	openErr    map[string]error
+	mu          sync.Mutex
+	opens       map[string]int
+	rangeCalls  int
+	beforeOpen  func(name string, attempt int) // attempt counts from 1
+	beforeRange func(name string)
+	openErr     map[string]error
 }
 
 // newFakeMount serves root, or a new temp directory when root is "".
@@ -107,11 +108,12 @@ func (m *fakeMount) Open(_ context.Context, name string) (storage.Object, error)
 		f.Close()
 		return nil, fmt.Errorf("fake mount %q: %w: %v", name, storage.ErrUnavailable, err)
 	}
-	return &mountObject{m: m, f: f, size: st.Size()}, nil
+	return &mountObject{m: m, name: name, f: f, size: st.Size()}, nil
 }
 
 type mountObject struct {
 	m    *fakeMount
+	name string
 	f    *os.File
 	size int64
 }
@@ -121,7 +123,11 @@ func (o *mountObject) Size() int64 { return o.size }
 func (o *mountObject) Range(_ context.Context, off, n int64) (io.Reader, error) {
 	o.m.mu.Lock()
 	o.m.rangeCalls++
+	hook := o.m.beforeRange
 	o.m.mu.Unlock()
+	if hook != nil {
+		hook(o.name)
+	}
 	if _, err := o.f.Seek(off, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("fake mount seek: %w: %v", storage.ErrUnavailable, err)
 	}

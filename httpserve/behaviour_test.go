@@ -1,0 +1,637 @@
+package httpserve
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/metadata"
+	"github.com/ezdfsd/ezdfsd/storage"
+)
+
+// readFromRecorder is a ResponseWriter that, like net/http's response, implements io.ReaderFrom,
+// and records what io.Copy hands it.
+type readFromRecorder struct {
+	*httptest.ResponseRecorder
+	srcs []io.Reader
+}
+
+func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.srcs = append(r.srcs, src)
+	return io.Copy(r.ResponseRecorder, src)
+}
+
+func get(h http.Handler, w http.ResponseWriter, target string, headers ...string) {
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.RequestURI = target
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	h.ServeHTTP(w, req)
+}
+
+// TestMountPointFastPath proves the sendfile path stays reachable: the reader io.Copy gets is
+// the backend's *io.LimitedReader over an *os.File, and it reaches the ResponseWriter's
+// ReadFrom unwrapped, for whole files, single ranges and every multipart part.
+func TestMountPointFastPath(t *testing.T) {
+	cases := []struct {
+		name    string
+		headers []string
+		code    int
+		parts   int
+	}{
+		{"whole file", nil, 200, 1},
+		{"one range", []string{"Range", "bytes=10-19"}, 206, 1},
+		{"multipart", []string{"Range", "bytes=0-1,10-19,500-"}, 206, 3},
+	}
+	f := newFixture(t)
+	h := f.handler(t, testConfig())
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
+			get(h, w, imgPath, c.headers...)
+			if w.Code != c.code {
+				t.Fatalf("status %d, want %d", w.Code, c.code)
+			}
+			if len(w.srcs) != c.parts {
+				t.Fatalf("ReadFrom called %d times, want %d", len(w.srcs), c.parts)
+			}
+			for i, src := range w.srcs {
+				lr, ok := src.(*io.LimitedReader)
+				if !ok {
+					t.Fatalf("part %d: ReadFrom got %T, want *io.LimitedReader", i, src)
+				}
+				if _, ok := lr.R.(*os.File); !ok {
+					t.Errorf("part %d: LimitedReader over %T, want *os.File", i, lr.R)
+				}
+			}
+		})
+	}
+}
+
+func TestNFSLag(t *testing.T) {
+	cases := []struct {
+		name      string
+		retries   int
+		appearAt  int // open attempt at which the full file exists (0 = never)
+		shortFile bool
+		code      int
+		opens     int
+		events    map[string]float64
+	}{
+		{"missing then appears", 0, 2, false, 200, 2, map[string]float64{eventNFSRetry: 1}},
+		{"missing then appears on last retry", 0, 3, false, 200, 3, map[string]float64{eventNFSRetry: 2}},
+		{"never appears", 0, 0, false, 404, 3, map[string]float64{eventNFSRetry: 2, eventMissingFile: 1}},
+		{"short then complete", 0, 2, true, 200, 2, map[string]float64{eventNFSRetry: 1}},
+		{"stays short", 0, 0, true, 503, 3, map[string]float64{eventNFSRetry: 2, eventShortFile: 1}},
+		{"no retries configured", -1, 2, false, 404, 1, map[string]float64{eventNFSRetry: 0, eventMissingFile: 1}},
+		{"five retries", 5, 6, false, 200, 6, map[string]float64{eventNFSRetry: 5}},
+	}
+	const name = imgX + "lag.jpg"
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.store.put(dfs.DefaultStorageTable, metadata.File{Name: name, Datatype: "image/jpeg", Size: 100, MTime: mtime})
+			if c.shortFile {
+				f.mount.write(t, name, content(50))
+			}
+			f.mount.beforeOpen = func(n string, attempt int) {
+				if n == name && attempt == c.appearAt {
+					f.mount.write(t, name, content(100))
+				}
+			}
+			cfg := testConfig()
+			cfg.MissingRetries = c.retries
+			reg := prometheus.NewPedanticRegistry()
+			h, err := New(cfg, f.routing(t), f.store,
+				map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: f.s3}, nil, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var slept int
+			h.sleep = func(ctx context.Context, d time.Duration) error {
+				slept++
+				if d != DefaultMissingRetryDelay {
+					t.Errorf("retry delay %v, want %v", d, DefaultMissingRetryDelay)
+				}
+				return nil
+			}
+			rec := httptest.NewRecorder()
+			get(h, rec, "/"+name)
+			if rec.Code != c.code {
+				t.Fatalf("status %d, want %d", rec.Code, c.code)
+			}
+			if got := f.mount.openCount(name); got != c.opens {
+				t.Errorf("opens = %d, want %d", got, c.opens)
+			}
+			if slept != c.opens-1 {
+				t.Errorf("slept %d times, want %d", slept, c.opens-1)
+			}
+			if c.code == 200 && !bytes.Equal(rec.Body.Bytes(), content(100)) {
+				t.Error("wrong body")
+			}
+			for ev, want := range c.events {
+				if got := testutil.ToFloat64(h.metrics.events.WithLabelValues(ev)); got != want {
+					t.Errorf("event %s = %v, want %v", ev, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRetryCanceled: a client that goes away during the NFS-lag pause ends the retries.
+func TestRetryCanceled(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, testConfig())
+	h.sleep = sleepCtx
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/"+imgX+"missing.jpg", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 503 && rec.Code != 404 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if got := f.mount.openCount(imgX + "missing.jpg"); got != 1 {
+		t.Errorf("opens = %d after cancel, want 1", got)
+	}
+}
+
+// TestLateFailureAborts: once the status line is out, a body failure aborts the connection
+// (http.ErrAbortHandler) instead of finishing a response of the wrong length.
+func TestLateFailureAborts(t *testing.T) {
+	cases := []struct {
+		name    string
+		setup   func(f *fixture)
+		target  string
+		headers []string
+		event   string
+	}{
+		{"S3 body ends early", func(f *fixture) { f.s3.objects[s3Prefix+"img.png"] = []byte("PNG") },
+			"/" + s3Prefix + "img.png", nil, eventShortFile},
+		{"file truncated after open", func(f *fixture) {
+			f.mount.beforeRange = func(name string) {
+				if name == imgX+"trunc.jpg" {
+					_ = os.Truncate(f.mount.root+"/"+imgX+"trunc.jpg", 10)
+				}
+			}
+		}, "/" + imgX + "trunc.jpg", nil, eventShortFile},
+		{"second multipart range fails", func(f *fixture) {
+			f.s3.objects[s3Prefix+"img.png"] = []byte("PNGBYTES")
+		}, "/" + s3Prefix + "img.png", []string{"Range", "bytes=0-0,4-4"}, eventStorageError},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.store.put(dfs.DefaultStorageTable, metadata.File{Name: imgX + "trunc.jpg", Datatype: "image/jpeg", Size: 100, MTime: mtime})
+			f.mount.write(t, imgX+"trunc.jpg", content(100))
+			c.setup(f)
+			reg := prometheus.NewRegistry()
+			h, err := New(testConfig(), f.routing(t), f.store,
+				map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: failAfterFirst{f.s3, c.event == eventStorageError}}, nil, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			p := func() (p any) {
+				defer func() { p = recover() }()
+				get(h, rec, c.target, c.headers...)
+				return nil
+			}()
+			if p != http.ErrAbortHandler {
+				t.Fatalf("panic = %v, want http.ErrAbortHandler (status %d)", p, rec.Code)
+			}
+			if rec.Code != 200 && rec.Code != 206 {
+				t.Errorf("status %d", rec.Code)
+			}
+			if got := testutil.ToFloat64(h.metrics.events.WithLabelValues(c.event)); got != 1 {
+				t.Errorf("event %s = %v, want 1", c.event, got)
+			}
+			if got := testutil.ToFloat64(h.metrics.inFlight); got != 0 {
+				t.Errorf("in flight = %v after abort", got)
+			}
+		})
+	}
+}
+
+// failAfterFirst wraps the fake S3 so that, when on, every Range after an object's first fails.
+type failAfterFirst struct {
+	*fakeS3
+	on bool
+}
+
+func (b failAfterFirst) Open(ctx context.Context, name string) (storage.Object, error) {
+	o, err := b.fakeS3.Open(ctx, name)
+	if err != nil || !b.on {
+		return o, err
+	}
+	return &failingObject{Object: o}, nil
+}
+
+type failingObject struct {
+	storage.Object
+	calls int
+}
+
+func (o *failingObject) Range(ctx context.Context, off, n int64) (io.Reader, error) {
+	o.calls++
+	if o.calls > 1 {
+		return nil, fmt.Errorf("fake: connection reset: %w", storage.ErrUnavailable)
+	}
+	return o.Object.Range(ctx, off, n)
+}
+
+type panickingBackend struct{}
+
+func (panickingBackend) Open(context.Context, string) (storage.Object, error) { panic("backend bug") }
+
+// TestPanicBeforeHeaders: a bug below the handler becomes the legacy 500 page, not a dropped
+// connection, when nothing was sent yet.
+func TestPanicBeforeHeaders(t *testing.T) {
+	f := newFixture(t)
+	h, err := New(testConfig(), f.routing(t), f.store,
+		map[string]storage.Backend{dfs.MountPointBackend: panickingBackend{}, dfs.S3Backend: f.s3}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	get(h, rec, imgPath)
+	if rec.Code != 500 || rec.Body.String() != page500 {
+		t.Fatalf("status %d body %q", rec.Code, rec.Body.String())
+	}
+	if strings.Contains(rec.Body.String(), "backend bug") {
+		t.Error("internals exposed")
+	}
+}
+
+// TestHostileInput: nothing a client sends produces a 500 or a panic.
+func TestHostileInput(t *testing.T) {
+	long := "/" + imgX + strings.Repeat("a", 5000) + ".jpg"
+	cases := []struct {
+		name    string
+		method  string
+		target  string
+		headers []string
+		codes   []int
+	}{
+		{"NUL", "GET", "/" + imgX + "%00", nil, []int{404}},
+		{"encoded dot-dot", "GET", "/var/ezdemo_site/storage/images/%2e%2e/%2e%2e/etc/passwd", nil, []int{404}},
+		{"dot-dot slash encoded", "GET", "/var/ezdemo_site/storage/images/..%2f..%2fetc%2fpasswd", nil, []int{404}},
+		{"backslashes", "GET", "/var\\ezdemo_site\\storage\\images\\x", nil, []int{404}},
+		{"encoded backslash", "GET", "/" + imgX + "..%5c..%5cx", nil, []int{404}},
+		{"bad escape", "GET", "/" + imgX + "%zz.jpg", nil, []int{404}},
+		{"truncated escape", "GET", "/" + imgX + "%4", nil, []int{404}},
+		{"overlong name", "GET", long, nil, []int{404}},
+		{"very overlong target", "GET", "/" + strings.Repeat("%41", 20000), nil, []int{404}},
+		{"empty", "GET", "/", nil, []int{404}},
+		{"asterisk", "GET", "*", nil, []int{404}},
+		{"authority form", "GET", "example.com:443", nil, []int{404}},
+		{"absolute no path", "GET", "http://example.com", nil, []int{404}},
+		{"absolute query only", "GET", "http://example.com?x", nil, []int{404}},
+		{"control bytes", "GET", "/" + imgX + "%01%7f", nil, []int{404}},
+		{"CONNECT", "CONNECT", "example.com:443", nil, []int{405}},
+		{"unknown method", "BREW", imgPath, nil, []int{405}},
+		{"lower-case get", "get", imgPath, nil, []int{405}},
+		{"range list x1000", "GET", imgPath, []string{"Range", "bytes=" + strings.Repeat("0-1,", 1000)}, []int{200}},
+		{"range commas only", "GET", imgPath, []string{"Range", "bytes=" + strings.Repeat(",", 10000)}, []int{200}},
+		{"range huge numbers", "GET", imgPath, []string{"Range", "bytes=99999999999999999999999999-"}, []int{416}},
+		{"range negative", "GET", imgPath, []string{"Range", "bytes=-5--1"}, []int{200}},
+		{"two Range fields", "GET", imgPath, []string{"Range", "bytes=0-1", "Range", "bytes=2-3"}, []int{200}},
+		{"huge INM", "GET", imgPath, []string{"If-None-Match", strings.Repeat(`"x",`, 50000)}, []int{200}},
+		{"huge IMS", "GET", imgPath, []string{"If-Modified-Since", strings.Repeat("Mon, ", 50000)}, []int{200}},
+		{"huge If-Range", "GET", imgPath, []string{"Range", "bytes=0-1", "If-Range", strings.Repeat("W/", 50000)}, []int{200}},
+		{"huge request id", "GET", imgPath, []string{"X-Request-Id", strings.Repeat("a", 100000)}, []int{200}},
+		{"CRLF in request id", "GET", imgPath, []string{"X-Request-Id", "a\r\nSet-Cookie: x"}, []int{200}},
+		{"If-Match garbage", "GET", imgPath, []string{"If-Match", "\x00\xff"}, []int{200}},
+		{"invalid UTF-8 name", "GET", "/" + imgX + "%C3%28.jpg", nil, []int{404}},
+	}
+	f := newFixture(t)
+	h := f.handler(t, testConfig())
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.Method = c.method
+			req.RequestURI = c.target
+			for i := 0; i+1 < len(c.headers); i += 2 {
+				req.Header.Add(c.headers[i], c.headers[i+1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			ok := false
+			for _, code := range c.codes {
+				ok = ok || rec.Code == code
+			}
+			if !ok {
+				t.Errorf("status %d, want one of %v", rec.Code, c.codes)
+			}
+			if rec.Body.Len() > 64<<10 {
+				t.Errorf("response body of %d bytes", rec.Body.Len())
+			}
+			if id := rec.Header().Get("X-Request-Id"); strings.ContainsAny(id, "\r\n") || len(id) > 64 {
+				t.Errorf("unsafe X-Request-Id echoed: %q", truncate([]byte(id)))
+			}
+		})
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewPedanticRegistry()
+	h, err := New(testConfig(), f.routing(t), f.store,
+		map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: f.s3}, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sleep = func(ctx context.Context, _ time.Duration) error { return nil }
+	get(h, httptest.NewRecorder(), imgPath)                                   // 200 mountpoint, 1000 bytes
+	get(h, httptest.NewRecorder(), imgPath, "Range", "bytes=0-9")             // 206 mountpoint, 10 bytes
+	get(h, httptest.NewRecorder(), "/"+s3Prefix+"img.png")                    // 200 s3, 8 bytes
+	get(h, httptest.NewRecorder(), "/var/ezdemo_site/storage/original/a.pdf") // 404 none
+	get(h, httptest.NewRecorder(), "/"+imgX+"missing.jpg")                    // 404 mountpoint, missing_file
+	post := httptest.NewRequest(http.MethodPost, imgPath, nil)
+	h.ServeHTTP(httptest.NewRecorder(), post) // 405 none, method other
+
+	counts := []struct {
+		code, backend, method string
+		want                  float64
+	}{
+		{"200", labelMountPoint, "GET", 1},
+		{"206", labelMountPoint, "GET", 1},
+		{"200", labelS3, "GET", 1},
+		{"404", labelNone, "GET", 1},
+		{"404", labelMountPoint, "GET", 1},
+		{"405", labelNone, "other", 1},
+	}
+	for _, c := range counts {
+		if got := testutil.ToFloat64(h.metrics.requests.WithLabelValues(c.code, c.backend, c.method)); got != c.want {
+			t.Errorf("requests{%s,%s,%s} = %v, want %v", c.code, c.backend, c.method, got, c.want)
+		}
+	}
+	mpBytes := 1000 + 10 + float64(len(page404(imgX+"missing.jpg")))
+	if got := testutil.ToFloat64(h.metrics.bytes.WithLabelValues(labelMountPoint)); got != mpBytes {
+		t.Errorf("mountpoint bytes = %v, want %v", got, mpBytes)
+	}
+	if got := testutil.ToFloat64(h.metrics.bytes.WithLabelValues(labelS3)); got != 8 {
+		t.Errorf("s3 bytes = %v, want 8", got)
+	}
+	if got := testutil.ToFloat64(h.metrics.events.WithLabelValues(eventMissingFile)); got != 1 {
+		t.Errorf("missing_file = %v", got)
+	}
+	if got := testutil.ToFloat64(h.metrics.inFlight); got != 0 {
+		t.Errorf("in flight = %v", got)
+	}
+	if n := testutil.CollectAndCount(h.metrics.duration); n != 4 { // 2xx/mountpoint, 2xx/s3, 4xx/none, 4xx/mountpoint
+		t.Errorf("duration series = %d, want 4", n)
+	}
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+	if _, err := New(testConfig(), f.routing(t), f.store,
+		map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: f.s3}, nil, reg); err == nil {
+		t.Error("second Handler on the same registry: no error")
+	}
+}
+
+// TestRealServer runs the handler behind net/http's server over TCP: bodies, keep-alive, HEAD
+// framing, the legacy Served-by spelling on the wire, and an aborted late failure.
+func TestRealServer(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, testConfig())
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	var reused []bool
+	var mu sync.Mutex
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		mu.Lock()
+		reused = append(reused, i.Reused)
+		mu.Unlock()
+	}}
+	do := func(method, path string, headers ...string) (*http.Response, []byte, error) {
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, b, err
+	}
+
+	resp, body, err := do("GET", imgPath)
+	if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, f.data) {
+		t.Fatalf("GET: %v %v %d bytes", err, resp, len(body))
+	}
+	if resp.Close || resp.Header.Get("Connection") != "" {
+		t.Error("connection not kept alive")
+	}
+	resp, body, err = do("HEAD", imgPath)
+	if err != nil || resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != 1000 {
+		t.Fatalf("HEAD: %v %v len %d CL %d", err, resp.Status, len(body), resp.ContentLength)
+	}
+	resp, body, err = do("GET", imgPath, "Range", "bytes=0-1,10-19")
+	if err != nil || resp.StatusCode != 206 || int64(len(body)) != resp.ContentLength {
+		t.Fatalf("multipart: %v %v len %d CL %d", err, resp, len(body), resp.ContentLength)
+	}
+	resp, _, err = do("GET", "/"+imgX+"nope.jpg")
+	if err != nil || resp.StatusCode != 404 {
+		t.Fatalf("404: %v %v", err, resp)
+	}
+	mu.Lock()
+	if len(reused) != 4 || !reused[1] || !reused[2] || !reused[3] {
+		t.Errorf("connection reuse = %v, want one connection for all requests", reused)
+	}
+	mu.Unlock()
+
+	// A body that fails after the headers: the client must see an error, not a short success.
+	f.s3.objects[s3Prefix+"img.png"] = []byte("PNG")
+	if _, _, err := do("GET", "/"+s3Prefix+"img.png"); err == nil {
+		t.Error("truncated body read without error")
+	}
+
+	// Raw bytes: the legacy header spelling survives on the wire.
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", imgPath)
+	raw, _ := io.ReadAll(bufio.NewReader(conn))
+	if !bytes.Contains(raw, []byte("\r\nServed-by: "+servedBy+"\r\n")) {
+		t.Errorf("raw response lacks legacy Served-by spelling:\n%s", raw)
+	}
+}
+
+func TestNewValidation(t *testing.T) {
+	f := newFixture(t)
+	good := map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: f.s3}
+	cases := []struct {
+		name     string
+		cfg      func(*Config)
+		routing  func(*Routing)
+		nilStore bool
+		backends map[string]storage.Backend
+		errPart  string
+	}{
+		{name: "ok", backends: good},
+		{name: "missing s3 backend", backends: map[string]storage.Backend{dfs.MountPointBackend: f.mount}, errPart: dfs.S3Backend},
+		{name: "missing default backend", backends: map[string]storage.Backend{dfs.S3Backend: f.s3}, errPart: dfs.MountPointBackend},
+		{name: "nil store", nilStore: true, backends: good, errPart: "store"},
+		{name: "no table", routing: func(r *Routing) { r.Tables = dfs.Tables{} }, backends: good, errPart: "table"},
+		{name: "negative expiry", cfg: func(c *Config) { c.ExpiryTimeout = -1 }, backends: good, errPart: "expiry"},
+		{name: "negative max ranges", cfg: func(c *Config) { c.MaxRanges = -1 }, backends: good, errPart: "max ranges"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig()
+			if c.cfg != nil {
+				c.cfg(&cfg)
+			}
+			r := f.routing(t)
+			if c.routing != nil {
+				c.routing(&r)
+			}
+			var store metadata.Store = f.store
+			if c.nilStore {
+				store = nil
+			}
+			_, err := New(cfg, r, store, c.backends, nil, nil)
+			switch {
+			case c.errPart == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case c.errPart != "" && (err == nil || !strings.Contains(err.Error(), c.errPart)):
+				t.Fatalf("error %v, want one mentioning %q", err, c.errPart)
+			}
+		})
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, testConfig())
+	cases := []struct {
+		name, in string
+		echoed   bool
+	}{
+		{"sane", "abc-DEF_1.2", true},
+		{"64 chars", strings.Repeat("a", 64), true},
+		{"65 chars", strings.Repeat("a", 65), false},
+		{"space", "a b", false},
+		{"empty", "", false},
+		{"slash", "a/b", false},
+	}
+	seen := map[string]bool{}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			if c.in == "" {
+				get(h, rec, imgPath)
+			} else {
+				get(h, rec, imgPath, "X-Request-Id", c.in)
+			}
+			id := rec.Header().Get("X-Request-Id")
+			if c.echoed != (id == c.in) {
+				t.Errorf("X-Request-Id = %q for %q", id, c.in)
+			}
+			if !saneRequestID(id) {
+				t.Errorf("generated id %q is not sane", id)
+			}
+			if !c.echoed {
+				if seen[id] {
+					t.Errorf("generated id %q repeated", id)
+				}
+				seen[id] = true
+			}
+		})
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	f := newFixture(t)
+	var buf bytes.Buffer
+	cfg := testConfig()
+	cfg.AccessLog = true
+	h, err := New(cfg, f.routing(t), f.store,
+		map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: f.s3},
+		slog.New(slog.NewJSONHandler(&buf, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(h, httptest.NewRecorder(), imgPath, "X-Request-Id", "req-1", "Range", "bytes=0-9")
+	var line struct {
+		Msg, Method, Path, Backend, RequestID string
+		Status                                int
+		Bytes                                 int64
+		Duration                              int64
+	}
+	dec := json.NewDecoder(&buf)
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(raw)
+	_ = json.Unmarshal(b, &line)
+	line.RequestID, _ = raw["request_id"].(string)
+	if line.Msg != "request" || line.Method != "GET" || line.Path != img || line.Status != 206 ||
+		line.Bytes != 10 || line.Backend != labelMountPoint || line.RequestID != "req-1" {
+		t.Errorf("access log line = %+v (%s)", line, b)
+	}
+	if _, ok := raw["duration"]; !ok {
+		t.Error("no duration")
+	}
+}
+
+// TestUnavailableErrors: any Lookup error other than ErrNotFound is 503, including ones that do
+// not wrap ErrUnavailable.
+func TestUnavailableErrors(t *testing.T) {
+	for _, e := range []error{metadata.ErrUnavailable, context.DeadlineExceeded, errors.New("driver: bad connection")} {
+		t.Run(e.Error(), func(t *testing.T) {
+			f := newFixture(t)
+			f.store.err = e
+			h := f.handler(t, testConfig())
+			rec := httptest.NewRecorder()
+			get(h, rec, imgPath)
+			if rec.Code != 503 || rec.Header().Get("Retry-After") != "5" {
+				t.Errorf("status %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+			}
+			if strings.Contains(rec.Body.String(), e.Error()) {
+				t.Error("error text exposed")
+			}
+		})
+	}
+	t.Run("storage open unavailable", func(t *testing.T) {
+		f := newFixture(t)
+		f.mount.openErr[img] = fmt.Errorf("stale NFS handle: %w", storage.ErrUnavailable)
+		h := f.handler(t, testConfig())
+		rec := httptest.NewRecorder()
+		get(h, rec, imgPath)
+		if rec.Code != 503 || rec.Header().Get("Served-by") != "" {
+			t.Errorf("status %d headers %v", rec.Code, rec.Header())
+		}
+	})
+}
