@@ -55,6 +55,8 @@ type MountPoint struct {
 	// pinging is set while a Ping's syscalls are still running, so a hung NFS mount costs at
 	// most one stuck goroutine.
 	pinging atomic.Bool
+	// checkFn is the health check Ping runs (m.check; replaced in tests).
+	checkFn func() error
 }
 
 // Compile-time checks that MountPoint is a backend and a writer.
@@ -82,6 +84,7 @@ func New(root string) (*MountPoint, error) {
 		return nil, fmt.Errorf("mountpoint: open root %q: %w", abs, err)
 	}
 	m := &MountPoint{root: abs, rootFD: fd}
+	m.checkFn = m.check
 	// Probe openat2 once so the choice is made at start-up, not per request.
 	if pfd, err := unix.Openat2(fd, ".", &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
@@ -98,7 +101,8 @@ func New(root string) (*MountPoint, error) {
 func (m *MountPoint) Root() string { return m.root }
 
 // Close releases the root directory descriptor. Objects already opened stay readable. Calling
-// Close more than once returns the first call's result.
+// Close more than once returns the first call's result. Close must not run concurrently with
+// Open, Put or Ping (shut the server down first).
 func (m *MountPoint) Close() error {
 	m.closeOnce.Do(func() {
 		if err := unix.Close(m.rootFD); err != nil {
@@ -222,7 +226,7 @@ func (m *MountPoint) Ping(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() {
 		defer m.pinging.Store(false)
-		done <- m.check()
+		done <- m.checkFn()
 	}()
 	select {
 	case err := <-done:

@@ -455,3 +455,27 @@ func TestPing(t *testing.T) {
 		t.Errorf("Ping after Close: %v, want storage.ErrUnavailable", err)
 	}
 }
+
+// TestPingBounded: a check stuck in the kernel (hung NFS server) does not hold Ping beyond its
+// context, and while it stays stuck further Pings fail at once instead of piling up goroutines.
+func TestPingBounded(t *testing.T) {
+	m := newMP(t, t.TempDir(), false)
+	release := make(chan struct{})
+	m.checkFn = func() error { <-release; return nil }
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := m.Ping(ctx); !errors.Is(err, storage.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ping with a stuck check: %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+	if err := m.Ping(context.Background()); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("second Ping while the first is stuck: %v, want ErrUnavailable at once", err)
+	}
+	close(release)
+	for m.pinging.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	m.checkFn = m.check
+	if err := m.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping after the check returned: %v", err)
+	}
+}
