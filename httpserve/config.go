@@ -39,7 +39,7 @@ type Config struct {
 	// ExpiryTimeout is the Expires offset and the Cache-Control max-age (0 = DefaultExpiryTimeout).
 	ExpiryTimeout time.Duration
 	// CacheControl sends "Cache-Control: public, max-age=<ExpiryTimeout in seconds>" on 200, 206
-	// and 304. The legacy gateway sends none.
+	// and 304 (not on 416 or error pages). The legacy gateway sends none.
 	CacheControl bool
 	// StrictExpiry applies eZ 5's rule: rows with expired=1 or mtime <= 0 are 404. Otherwise, as
 	// the legacy gateway, only deleted rows (mtime < 0) are.

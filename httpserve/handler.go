@@ -145,6 +145,23 @@ type exchange struct {
 	status  int    // status sent, 0 before WriteHeader
 	bytes   int64  // body bytes written
 	aborted bool
+
+	// hv backs the per-request header values, saving one allocation per header.
+	hv  [8]string
+	nhv int
+}
+
+// set sets a single-valued response header under key exactly as given (callers pass canonical
+// keys, or a deliberate legacy spelling).
+func (x *exchange) set(key, value string) {
+	if x.nhv < len(x.hv) {
+		i := x.nhv
+		x.hv[i] = value
+		x.nhv++
+		x.w.Header()[key] = x.hv[i : i+1 : i+1]
+		return
+	}
+	x.w.Header()[key] = []string{value}
 }
 
 // ServeHTTP answers GET and HEAD for cluster files; see the package documentation.
@@ -152,7 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h.metrics.start()
 	x := &exchange{h: h, w: w, r: r, id: h.requestID(r), backend: labelNone}
-	w.Header()["X-Request-Id"] = []string{x.id}
+	x.set("X-Request-Id", x.id)
 	defer h.finish(x, start)
 	x.serve()
 }
@@ -377,7 +394,10 @@ func (x *exchange) serveBytes(obj storage.Object, row metadata.File, v validator
 			case errors.Is(err, errRangeUnsatisfiable):
 				x.setRepresentationHeaders(row, v)
 				hdr := x.w.Header()
-				hdr["Content-Range"] = []string{unsatisfiedRange(size)}
+				// Legacy sends its Expires on 416 too; the opt-in Cache-Control must not
+				// make an error answer explicitly cacheable.
+				delete(hdr, "Cache-Control")
+				x.set("Content-Range", unsatisfiedRange(size))
 				x.writePage(http.StatusRequestedRangeNotSatisfiable, page416)
 				return
 			case err == nil:
@@ -407,12 +427,11 @@ func (x *exchange) sendSingle(obj storage.Object, row metadata.File, v validator
 		body = rd
 	}
 	x.setRepresentationHeaders(row, v)
-	hdr := x.w.Header()
-	hdr["Content-Type"] = []string{ctype}
+	x.set("Content-Type", ctype)
 	if code == http.StatusPartialContent {
-		hdr["Content-Range"] = []string{br.contentRange(row.Size)}
+		x.set("Content-Range", br.contentRange(row.Size))
 	}
-	hdr["Content-Length"] = []string{strconv.FormatInt(br.length, 10)}
+	x.set("Content-Length", strconv.FormatInt(br.length, 10))
 	x.writeHeader(code)
 	if body != nil {
 		x.copyBody(body, br.length)
@@ -434,9 +453,8 @@ func (x *exchange) sendMultipart(obj storage.Object, row metadata.File, v valida
 		return
 	}
 	x.setRepresentationHeaders(row, v)
-	hdr := x.w.Header()
-	hdr["Content-Type"] = []string{"multipart/byteranges; boundary=" + boundary}
-	hdr["Content-Length"] = []string{strconv.FormatInt(length, 10)}
+	x.set("Content-Type", "multipart/byteranges; boundary="+boundary)
+	x.set("Content-Length", strconv.FormatInt(length, 10))
 	x.writeHeader(http.StatusPartialContent)
 
 	framing := &countingWriter{w: x.w}
@@ -562,11 +580,11 @@ func (x *exchange) setValidatorHeaders(row metadata.File, v validators) {
 		hdr["X-Powered-By"] = h.poweredBy
 	}
 	if h.cfg.HTTPCache {
-		hdr["Last-Modified"] = []string{time.Unix(row.MTime, 0).UTC().Format(http.TimeFormat)}
+		x.set("Last-Modified", time.Unix(row.MTime, 0).UTC().Format(http.TimeFormat))
 		if h.cfg.Expires {
-			hdr["Expires"] = []string{h.now().Add(h.cfg.ExpiryTimeout).UTC().Format(http.TimeFormat)}
+			x.set("Expires", h.now().Add(h.cfg.ExpiryTimeout).UTC().Format(http.TimeFormat))
 		}
-		hdr["Etag"] = []string{v.etag.opaque}
+		x.set("Etag", v.etag.opaque)
 	}
 	if h.cacheControl != nil {
 		hdr["Cache-Control"] = h.cacheControl
@@ -589,7 +607,7 @@ func (x *exchange) writeHeader(code int) {
 func (x *exchange) writePage(code int, body string) {
 	hdr := x.w.Header()
 	hdr["Content-Type"] = hdrTextHTML
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	x.set("Content-Length", strconv.Itoa(len(body)))
 	x.writeHeader(code)
 	if x.r.Method == http.MethodHead {
 		return

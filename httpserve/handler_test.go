@@ -364,6 +364,8 @@ func TestConformance(t *testing.T) {
 			want: map[string]string{"Cache-Control": "public, max-age=86400", "Vary": absent}},
 		{row: "55", name: "Cache-Control on 304", target: imgPath, headers: []string{"If-None-Match", fooETag},
 			cfg: func(c *Config) { c.CacheControl = true }, code: 304, want: map[string]string{"Cache-Control": "public, max-age=86400"}},
+		{row: "55", name: "no Cache-Control on 416", target: imgPath, headers: []string{"Range", "bytes=5000-"},
+			cfg: func(c *Config) { c.CacheControl = true }, code: 416, want: map[string]string{"Cache-Control": absent}},
 		{row: "56", name: "outside allow-list", target: "/var/ezdemo_site/storage/original/application/x.pdf", code: 404,
 			want: noEZHeaders, check: lookups(0)},
 		{row: "57", name: "S3 GET", target: "/" + s3Prefix + "img.png", code: 200,
