@@ -1,5 +1,5 @@
-// Package mountpoint is the eZDFSFileHandlerDFSBackend storage backend: cluster file name lives
-// at MountPointPath + "/" + name on a local or NFS directory.
+// Package mountpoint is the eZDFSFileHandlerDFSBackend storage backend: the cluster file
+// named name is the file MountPointPath + "/" + name on a local or NFS directory.
 //
 // Every lookup is resolved beneath the root directory opened once by New, so a name or a symlink
 // can never reach a file outside it:
