@@ -300,6 +300,11 @@ func (x *exchange) serve() {
 	case row.Deleted(), h.cfg.StrictExpiry && (row.Expired || row.MTime <= 0):
 		x.notFound(name)
 		return
+	case row.Size < 0: // the column is unsigned; a store bug must not become a bad Content-Length
+		h.metrics.event(eventMetadataError)
+		x.logError("metadata row with negative size", fmt.Errorf("size %d", row.Size))
+		x.unavailable()
+		return
 	}
 
 	v := validators{etag: etagOf(row), mtime: row.MTime}

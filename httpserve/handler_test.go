@@ -96,6 +96,7 @@ func newFixtureIn(t *testing.T, root string) *fixture {
 	row(st, imgX+"empty-type.bin", "", 3, mtime, []byte("abc"))
 	row(st, imgX+"text.txt", "text/plain; charset=ISO-8859-1", 3, mtime, []byte("abc"))
 	row(st, "var/ezdemo_site/storage/original/application/x.pdf", "application/pdf", 3, mtime, []byte("pdf"))
+	row(st, imgX+"negative-size.jpg", "image/jpeg", -5, mtime, []byte("abc"))
 	row(st, s3Prefix+"img.png", "image/png", 8, mtime, nil)
 	f.s3.objects[s3Prefix+"img.png"] = []byte("PNGBYTES")
 	row(st, s3Prefix+"gone.png", "image/png", 8, mtime, nil)
@@ -360,6 +361,8 @@ func TestConformance(t *testing.T) {
 		{row: "53", name: "metadata unavailable", target: imgPath, code: 503,
 			want: merge(noEZHeaders, map[string]string{"Retry-After": "5"}), body: []byte(page503),
 			check: func(t *testing.T, f *fixture, _ *httptest.ResponseRecorder) {}},
+		{row: "-", name: "corrupt row (negative size)", target: "/" + imgX + "negative-size.jpg", code: 503,
+			want: map[string]string{"Retry-After": "5", "Served-by": absent}},
 		{row: "55", name: "Cache-Control opt-in", target: imgPath, cfg: func(c *Config) { c.CacheControl = true }, code: 200,
 			want: map[string]string{"Cache-Control": "public, max-age=86400", "Vary": absent}},
 		{row: "55", name: "Cache-Control on 304", target: imgPath, headers: []string{"If-None-Match", fooETag},
