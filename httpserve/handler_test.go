@@ -181,16 +181,17 @@ func merge(ms ...map[string]string) map[string]string {
 }
 
 type conformanceCase struct {
-	row     string // §7 row number(s)
-	name    string
-	method  string
-	target  string
-	headers []string // key, value pairs
-	cfg     func(*Config)
-	code    int
-	want    map[string]string // exact header values, or absent
-	body    []byte            // nil: not checked; use noBody for "empty"
-	check   func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder)
+	row      string // §7 row number(s)
+	name     string
+	method   string
+	target   string
+	headers  []string // key, value pairs
+	cfg      func(*Config)
+	storeErr error // every Lookup fails with it
+	code     int
+	want     map[string]string // exact header values, or absent
+	body     []byte            // nil: not checked; use noBody for "empty"
+	check    func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder)
 }
 
 var noBody = []byte{}
@@ -359,7 +360,8 @@ func TestConformance(t *testing.T) {
 		{row: "51", name: "no Served-by", target: imgPath, cfg: func(c *Config) { c.ServedBy = "" }, code: 200,
 			want: map[string]string{"Served-by": absent}},
 		{row: "53", name: "metadata unavailable", target: imgPath, code: 503,
-			want: merge(noEZHeaders, map[string]string{"Retry-After": "5"}), body: []byte(page503),
+			storeErr: fmt.Errorf("dial tcp: refused: %w", metadata.ErrUnavailable),
+			want:     merge(noEZHeaders, map[string]string{"Retry-After": "5"}), body: []byte(page503),
 			check: func(t *testing.T, f *fixture, _ *httptest.ResponseRecorder) {}},
 		{row: "-", name: "corrupt row (negative size)", target: "/" + imgX + "negative-size.jpg", code: 503,
 			want: map[string]string{"Retry-After": "5", "Served-by": absent}},
@@ -411,9 +413,7 @@ func TestConformance(t *testing.T) {
 			if c.cfg != nil {
 				c.cfg(&cfg)
 			}
-			if c.row == "53" {
-				f.store.err = fmt.Errorf("dial tcp: refused: %w", metadata.ErrUnavailable)
-			}
+			f.store.err = c.storeErr
 			h := f.handler(t, cfg)
 			method := c.method
 			if method == "" {
