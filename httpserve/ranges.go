@@ -59,7 +59,10 @@ func unsatisfiedRange(size int64) string {
 // errRangeUnsatisfiable means 416.
 func parseRange(v string, size int64, maxRanges int) ([]byteRange, error) {
 	unit, set, ok := strings.Cut(v, "=")
-	if !ok || !strings.EqualFold(unit, "bytes") {
+	// The unit is matched case-sensitively, as the legacy gateway does (spec §7 row 40:
+	// "Bytes=0-99" is ignored). RFC 9110 lets a server ignore any Range, so this stays compliant,
+	// and every client that sends ranges (browsers, Varnish, curl) writes "bytes".
+	if !ok || unit != "bytes" {
 		if ok && isToken(unit) {
 			return nil, errRangeUnit
 		}
