@@ -32,7 +32,7 @@ func TestParseRange(t *testing.T) {
 		{v: "bytes=0-99999999999999999999999", want: []byteRange{r(0, 1000)}},
 		{v: "bytes=-99999999999999999999999", want: []byteRange{r(0, 1000)}},
 		{v: "bytes=010-020", want: []byteRange{r(10, 11)}},
-		{v: "BYTES=0-1", want: []byteRange{r(0, 2)}},
+		{v: "BYTES=0-1", err: errRangeUnit},
 		{v: "Bytes=0-1", err: errRangeUnit}, // legacy row 40: unit is case-sensitive
 		{v: "bytes=0-1,5-6", want: []byteRange{r(0, 2), r(5, 2)}},
 		{v: "bytes=5-6,0-1", want: []byteRange{r(5, 2), r(0, 2)}},           // request order kept
