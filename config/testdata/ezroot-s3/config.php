@@ -1,0 +1,2 @@
+<?php
+define( 'CLUSTER_EXPIRY_TIMEOUT', 24 * 3600 );

@@ -1,0 +1,5 @@
+<?php /* #?ini charset="utf-8"?
+[BackendSettings]
+Bucket=only-s3
+Region=us-east-1
+*/ ?>
