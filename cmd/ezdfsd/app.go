@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/httpserve"
+	"github.com/ezdfsd/ezdfsd/metadata"
+	"github.com/ezdfsd/ezdfsd/metadata/cache"
+	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
+	"github.com/ezdfsd/ezdfsd/ops"
+	"github.com/ezdfsd/ezdfsd/storage"
+	"github.com/ezdfsd/ezdfsd/storage/mountpoint"
+	"github.com/ezdfsd/ezdfsd/storage/s3"
+)
+
+// Readiness probing cadence: dependencies are checked every readinessInterval, each check
+// bounded by readinessTimeout.
+const (
+	readinessInterval = 5 * time.Second
+	readinessTimeout  = 2 * time.Second
+)
+
+// app is the composition root: every component built from one Config, and closed in reverse
+// order of construction.
+type app struct {
+	cfg       *config.Config
+	logger    *slog.Logger
+	reg       *prometheus.Registry
+	store     *sqlstore.Store
+	meta      metadata.Store
+	backends  map[string]storage.Backend
+	handler   http.Handler
+	readiness *ops.Readiness
+	closers   []func(context.Context) error
+}
+
+// newApp builds every component the configuration asks for. Nothing is contacted that the
+// configuration does not name; unreachable dependencies do not fail construction (the daemon
+// starts, answers 503 and reports not-ready until they come back).
+func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *app, err error) {
+	a = &app{cfg: cfg, logger: logger, reg: ops.NewRegistry(version)}
+	defer func() {
+		if err != nil {
+			a.close(context.Background())
+		}
+	}()
+	checks, err := a.openMetadata(ctx)
+	if err != nil {
+		return nil, err
+	}
+	storageChecks, err := a.openStorage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, storageChecks...)
+
+	allow, err := dfs.NewAllowList(cfg.ServedPatterns())
+	if err != nil {
+		return nil, err
+	}
+	routing := httpserve.Routing{Allow: allow, Tables: cfg.Tables(), Dispatch: cfg.Dispatch()}
+	h, err := httpserve.New(httpConfig(cfg), routing, a.meta, a.backends, logger, a.reg)
+	if err != nil {
+		return nil, err
+	}
+	a.handler = ops.LimitConcurrency(h, cfg.MaxConcurrentFetches, httpserve.DefaultRetryAfter, a.reg)
+	a.readiness = ops.NewReadiness(checks, readinessInterval, readinessTimeout, a.reg, logger)
+	return a, nil
+}
+
+// httpConfig maps the daemon configuration onto the HTTP handler's.
+func httpConfig(cfg *config.Config) httpserve.Config {
+	hc := httpserve.DefaultConfig()
+	hc.ServedBy = cfg.ServedBy
+	hc.PoweredBy = cfg.PoweredBy
+	hc.HTTPCache = cfg.HTTPCache
+	hc.Ranges = cfg.HTTPRange
+	hc.Expires = cfg.Expires
+	hc.ExpiryTimeout = cfg.ExpiryTimeout
+	hc.CacheControl = cfg.CacheControl
+	hc.StrictExpiry = cfg.StrictExpiry
+	hc.MissingRetries = cfg.MissingRetries
+	if cfg.MissingRetries == 0 {
+		hc.MissingRetries = -1 // 0 in ezdfsd's settings means "no retries"
+	}
+	hc.MissingRetryDelay = cfg.MissingRetryDelay
+	hc.RetryAfter = cfg.RetryAfter
+	hc.AccessLog = cfg.AccessLog
+	return hc
+}
+
+// openMetadata opens the SQL store and stacks the configured caches on it:
+// in-process → memcached → store.
+func (a *app) openMetadata(ctx context.Context) ([]ops.Check, error) {
+	cfg := a.cfg
+	store, err := a.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	checks := []ops.Check{{Name: "metadata_" + cfg.Metadata, Critical: true, Probe: store.Ping}}
+
+	ttl := cache.Config{
+		MaxEntries:   cfg.CacheEntries,
+		PositiveTTL:  cfg.CacheTTL,
+		NegativeTTL:  cfg.CacheNegativeTTL,
+		StaleIfError: cfg.StaleIfError,
+	}
+	a.meta = store
+	if len(cfg.Memcached) > 0 || cfg.MemcachedDiscovery != "" {
+		mc, err := cache.NewMemcached(ctx, a.meta, cache.MemcachedConfig{
+			Servers:           cfg.Memcached,
+			DiscoveryEndpoint: cfg.MemcachedDiscovery,
+			Prefix:            cfg.MemcachedPrefix,
+			Timeout:           cfg.MemcachedTimeout,
+		}, ttl, a.reg, a.logger)
+		if err != nil {
+			return nil, fmt.Errorf("memcached: %w", err)
+		}
+		a.onClose(mc.Close)
+		checks = append(checks, ops.Check{Name: "memcached", Critical: false, Probe: mc.Ping})
+		a.meta = mc
+	}
+	if cfg.CacheEntries > 0 {
+		a.meta = cache.NewMemory(a.meta, ttl, a.reg, a.logger)
+	}
+	return checks, nil
+}
+
+// openStore opens the SQL metadata store (MySQL/MariaDB, or the embedded SQLite file).
+func (a *app) openStore(ctx context.Context) (*sqlstore.Store, error) {
+	cfg := a.cfg
+	sc := sqlstore.Config{
+		Tables:       cfg.Tables().Names(),
+		MaxOpenConns: cfg.DB.MaxOpen,
+		QueryTimeout: cfg.DB.Timeout,
+		Logger:       a.logger,
+	}
+	var err error
+	if dsn, ok := cfg.MySQLDSN(); ok {
+		a.store, err = sqlstore.OpenMySQL(ctx, dsn, sc, a.registerer())
+	} else {
+		a.store, err = sqlstore.OpenSQLite(ctx, cfg.SQLitePath, sc, a.registerer())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metadata store: %w", err)
+	}
+	store := a.store
+	a.onClose(func(context.Context) error { return store.Close() })
+	return store, nil
+}
+
+// openStorage opens every backend the dispatch rules can choose.
+func (a *app) openStorage(ctx context.Context) ([]ops.Check, error) {
+	cfg := a.cfg
+	a.backends = map[string]storage.Backend{}
+	var checks []ops.Check
+	for _, class := range cfg.Dispatch().Backends() {
+		switch class {
+		case dfs.MountPointBackend:
+			if cfg.MountPoint == "" {
+				return nil, errors.New("files are dispatched to the mount point (eZDFSFileHandlerDFSBackend) but no mount point is set (--mount-point, CLUSTER_MOUNT_POINT_PATH or file.ini MountPointPath)")
+			}
+			mp, err := mountpoint.New(cfg.MountPoint)
+			if err != nil {
+				return nil, fmt.Errorf("mount point: %w", err)
+			}
+			a.onClose(func(context.Context) error { return mp.Close() })
+			a.backends[class] = mp
+			checks = append(checks, ops.Check{Name: "mountpoint", Critical: true, Probe: mp.Ping})
+		case dfs.S3Backend:
+			b, err := s3.New(ctx, s3Config(cfg), a.registerer(), a.logger)
+			if err != nil {
+				return nil, fmt.Errorf("s3 backend: %w", err)
+			}
+			a.backends[class] = b
+			checks = append(checks, ops.Check{Name: "s3", Critical: true, Probe: b.Ping})
+		default:
+			return nil, fmt.Errorf("unknown DFS backend class %q (ezdfsd serves %s and %s)", class, dfs.MountPointBackend, dfs.S3Backend)
+		}
+	}
+	return checks, nil
+}
+
+func s3Config(cfg *config.Config) s3.Config {
+	return s3.Config{
+		Bucket:           cfg.S3.Bucket,
+		Region:           cfg.S3.Region,
+		Endpoint:         cfg.S3.Endpoint,
+		PathStyle:        cfg.S3.PathStyle,
+		AccessKeyID:      cfg.S3.AccessKeyID,
+		SecretAccessKey:  cfg.S3.SecretAccessKey,
+		Profile:          cfg.S3.Profile,
+		FirstByteTimeout: cfg.S3.FirstByteTimeout,
+	}
+}
+
+// registerer returns the metrics registry, or a nil interface when the app has none (one-shot
+// commands such as import), never a typed nil.
+func (a *app) registerer() prometheus.Registerer {
+	if a.reg == nil {
+		return nil
+	}
+	return a.reg
+}
+
+func (a *app) onClose(f func(context.Context) error) { a.closers = append(a.closers, f) }
+
+// close releases every component in reverse order of construction.
+func (a *app) close(ctx context.Context) {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](ctx); err != nil {
+			a.logger.Warn("closing", "err", err)
+		}
+	}
+	a.closers = nil
+}
+
+// run serves until ctx is done, then shuts down in order: readiness says "stopping", the file
+// listener drains in-flight downloads (up to the shutdown timeout), then the metrics listener
+// stops and the components are closed. ready, if not nil, is called once both listeners are bound.
+func (a *app) run(ctx context.Context, notifySocket string, ready func(filesAddr, metricsAddr string)) error {
+	cfg := a.cfg
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	ln = ops.LimitListener(ln, cfg.MaxConnections)
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	var mln net.Listener
+	var msrv *http.Server
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen %s (metrics): %w", cfg.MetricsListen, err)
+		}
+		msrv = &http.Server{
+			Handler:           ops.NewMux(a.reg, a.readiness, a.logger),
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       cfg.IdleTimeout,
+			ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+		}
+	}
+
+	probeCtx, stopProbes := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopProbes()
+	go a.readiness.Run(probeCtx)
+
+	filesCtx, stopFiles := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFiles()
+	filesDone := make(chan error, 1)
+	go func() { filesDone <- ops.ListenAndServe(filesCtx, srv, ln, cfg.ShutdownTimeout, a.logger) }()
+	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMetrics()
+	metricsDone := make(chan error, 1)
+	metricsAddr := ""
+	if msrv != nil {
+		metricsAddr = mln.Addr().String()
+		go func() { metricsDone <- ops.ListenAndServe(metricsCtx, msrv, mln, 5*time.Second, a.logger) }()
+	} else {
+		metricsDone <- nil
+	}
+	if err := ops.Notify(notifySocket, ops.NotifyReady); err != nil {
+		a.logger.Warn("sd_notify", "err", err)
+	}
+	if ready != nil {
+		ready(ln.Addr().String(), metricsAddr)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-filesDone:
+		filesDone <- runErr
+	}
+	a.readiness.SetStopping()
+	if err := ops.Notify(notifySocket, ops.NotifyStopping); err != nil {
+		a.logger.Warn("sd_notify", "err", err)
+	}
+	stopFiles()
+	if err := <-filesDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	stopMetrics()
+	if err := <-metricsDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	stopProbes()
+	a.close(context.Background())
+	return runErr
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/demo"
+	"github.com/ezdfsd/ezdfsd/metadata"
+	"github.com/ezdfsd/ezdfsd/ops"
+)
+
+// runDemo generates sample files in a directory that acts as eZ root and mount point, imports
+// them into an embedded SQLite store and serves them with the normal serve path.
+func runDemo(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	dir := "ezdfsd-demo"
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "--dir" || a == "-dir") && i+1 < len(args):
+			dir = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--dir="):
+			dir = strings.TrimPrefix(a, "--dir=")
+		default:
+			rest = append(rest, a)
+		}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "ezdfsd demo: %v\n", err)
+		return 1
+	}
+	defaults := []string{
+		"--metadata=sqlite",
+		"--sqlite=" + filepath.Join(abs, "ezdfsd.sqlite"),
+		"--mount-point=" + abs,
+		"--served-by=ezdfsd-demo",
+	}
+	return withConfig("demo", append(defaults, rest...), environ, stdout, stderr, func(cfg *config.Config) int {
+		samples, err := demo.Generate(abs)
+		if err != nil {
+			fmt.Fprintf(stderr, "ezdfsd demo: %v\n", err)
+			return 1
+		}
+		logger, err := ops.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel.String())
+		if err != nil {
+			fmt.Fprintf(stderr, "ezdfsd demo: %v\n", err)
+			return 2
+		}
+		rep, err := importTree(ctx, cfg, logger, abs, importFlags{dir: "var"})
+		if err == nil {
+			err = markDeleted(ctx, cfg, samples)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "ezdfsd demo: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "ezdfsd demo: files in %s, metadata in %s (%s)\n", abs, cfg.SQLitePath, rep)
+		return serveWith(ctx, cfg, environ, stderr, func(files, metrics string) {
+			printDemoURLs(stdout, files, metrics, samples)
+		})
+	})
+}
+
+// markDeleted gives deleted samples the negative mtime eZ leaves behind after a delete.
+func markDeleted(ctx context.Context, cfg *config.Config, samples []demo.Sample) error {
+	a := &app{cfg: cfg, logger: slog.New(slog.DiscardHandler)}
+	defer a.close(context.Background())
+	store, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range samples {
+		if !s.Deleted {
+			continue
+		}
+		key := metadata.Key{Table: cfg.Tables().For(s.Name), Name: s.Name}
+		row, err := store.Lookup(ctx, key)
+		if err != nil {
+			return fmt.Errorf("demo row %s: %w", s.Name, err)
+		}
+		if row.MTime > 0 {
+			row.MTime = -row.MTime
+		}
+		row.Expired = true
+		if err := store.Put(ctx, key.Table, row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printDemoURLs(w io.Writer, files, metrics string, samples []demo.Sample) {
+	base := "http://" + files
+	fmt.Fprintf(w, "\nezdfsd is serving on %s — open these in a browser or with curl -i:\n\n", base)
+	for _, s := range samples {
+		u := (&url.URL{Path: "/" + s.Name}).EscapedPath()
+		fmt.Fprintf(w, "  %d  %s%s\n       %s\n", s.Status, base, u, s.Note)
+	}
+	fmt.Fprintf(w, "\nTry: curl -i -H 'Range: bytes=0-99' %s/%s\n", base, samples[1].Name)
+	if metrics != "" {
+		fmt.Fprintf(w, "Metrics: http://%s/metrics   health: http://%s/healthz   readiness: http://%s/readyz\n", metrics, metrics, metrics)
+	}
+	fmt.Fprintln(w, "Stop with Ctrl-C.")
+}

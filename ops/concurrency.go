@@ -1,0 +1,65 @@
+package ops
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultQueueWait is how long LimitConcurrency lets an excess request wait for a slot.
+const DefaultQueueWait = 250 * time.Millisecond
+
+const overloadedPage = "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n" +
+	"<title>503 Service Unavailable</title>\n</head><body>\n<h1>Service Unavailable</h1>\n</body></html>"
+
+// LimitConcurrency lets at most max requests run h at once (0 = unlimited). An excess request
+// waits up to DefaultQueueWait for a slot, then gets 503 with Retry-After, so a surge queues
+// briefly instead of exhausting database connections, file descriptors or memory. The
+// ResponseWriter is passed through untouched (no wrapper), so sendfile stays in use. Rejections
+// are counted in ezdfsd_http_overload_rejected_total when reg is not nil.
+func LimitConcurrency(h http.Handler, max int, retryAfter time.Duration, reg prometheus.Registerer) http.Handler {
+	if max <= 0 {
+		return h
+	}
+	rejected := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ezdfsd_http_overload_rejected_total",
+		Help: "Requests answered 503 because max-concurrent-fetches requests were already running.",
+	})
+	if reg != nil {
+		if err := reg.Register(rejected); err != nil {
+			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+				rejected = are.ExistingCollector.(prometheus.Counter)
+			}
+		}
+	}
+	secs := strconv.Itoa(int((retryAfter + time.Second - 1) / time.Second))
+	sem := make(chan struct{}, max)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+		default:
+			t := time.NewTimer(DefaultQueueWait)
+			select {
+			case sem <- struct{}{}:
+				t.Stop()
+			case <-t.C:
+				rejected.Inc()
+				w.Header().Set("Retry-After", secs)
+				w.Header().Set("Content-Type", "text/html;charset=UTF-8")
+				w.Header().Set("Content-Length", strconv.Itoa(len(overloadedPage)))
+				w.WriteHeader(http.StatusServiceUnavailable)
+				if r.Method != http.MethodHead {
+					w.Write([]byte(overloadedPage))
+				}
+				return
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		defer func() { <-sem }()
+		h.ServeHTTP(w, r)
+	})
+}

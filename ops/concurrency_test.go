@@ -1,0 +1,84 @@
+package ops
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestLimitConcurrency(t *testing.T) {
+	release := make(chan struct{})
+	var running, peak int
+	var mu sync.Mutex
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	reg := prometheus.NewRegistry()
+	h := LimitConcurrency(slow, 2, 3*time.Second, reg)
+
+	var wg sync.WaitGroup
+	codes := make(chan int, 5)
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+			if rec.Code == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") != "3" {
+				t.Errorf("503 without Retry-After: 3 (%q)", rec.Header().Get("Retry-After"))
+			}
+			codes <- rec.Code
+		}()
+	}
+	// Three requests find no slot and are rejected after the queue wait; then release the two.
+	rejected := 0
+	for rejected < 3 {
+		if c := <-codes; c == http.StatusServiceUnavailable {
+			rejected++
+		} else {
+			t.Fatalf("got %d before release", c)
+		}
+	}
+	close(release)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("admitted request got %d", c)
+		}
+	}
+	if peak != 2 {
+		t.Errorf("peak concurrency = %d, want 2", peak)
+	}
+	if got := testutil.ToFloat64(mustCounter(t, reg)); got != 3 {
+		t.Errorf("rejected counter = %v, want 3", got)
+	}
+	if LimitConcurrency(slow, 0, time.Second, nil) == nil {
+		t.Fatal("nil handler for max=0")
+	}
+}
+
+func mustCounter(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
+	t.Helper()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "ezdfsd_http_overload_rejected_total", Help: "x"})
+	err := reg.Register(c)
+	are, ok := err.(prometheus.AlreadyRegisteredError)
+	if !ok {
+		t.Fatalf("counter not registered: %v", err)
+	}
+	return are.ExistingCollector
+}
