@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/demo"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/ops"
@@ -53,7 +54,7 @@ func runDemo(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 			fmt.Fprintf(stderr, "ezdfsd demo: %v\n", err)
 			return 2
 		}
-		rep, err := importTree(ctx, cfg, logger, abs, importFlags{dir: "var"})
+		rep, err := daemon.Import(ctx, cfg, logger, abs, "var", false)
 		if err == nil {
 			err = markDeleted(ctx, cfg, samples)
 		}
@@ -70,12 +71,11 @@ func runDemo(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 
 // markDeleted gives deleted samples the negative mtime eZ leaves behind after a delete.
 func markDeleted(ctx context.Context, cfg *config.Config, samples []demo.Sample) error {
-	a := &app{cfg: cfg, logger: slog.New(slog.DiscardHandler)}
-	defer a.close(context.Background())
-	store, err := a.openStore(ctx)
+	store, err := daemon.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	for _, s := range samples {
 		if !s.Deleted {
 			continue

@@ -4,16 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/ezdfsd/ezdfsd/config"
-	"github.com/ezdfsd/ezdfsd/importer"
+	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/ops"
-	"github.com/ezdfsd/ezdfsd/storage"
-	"github.com/ezdfsd/ezdfsd/storage/mountpoint"
 )
 
 // importFlags are the import subcommand's own flags; everything else is a daemon setting.
@@ -63,7 +58,7 @@ func runImport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 		if root == "" {
 			root = "."
 		}
-		rep, err := importTree(ctx, cfg, logger, root, flags)
+		rep, err := daemon.Import(ctx, cfg, logger, root, flags.dir, flags.createSchema)
 		if err != nil {
 			fmt.Fprintf(stderr, "ezdfsd import: %v\n", err)
 			return 1
@@ -74,56 +69,4 @@ func runImport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 		}
 		return 0
 	})
-}
-
-// importTree opens the metadata store and every dispatched backend, then walks root/dir.
-func importTree(ctx context.Context, cfg *config.Config, logger *slog.Logger, root string, flags importFlags) (importer.Report, error) {
-	a := &app{cfg: cfg, logger: logger}
-	defer a.close(context.Background())
-	store, err := a.openStore(ctx)
-	if err != nil {
-		return importer.Report{}, err
-	}
-	if flags.createSchema || cfg.Metadata == "sqlite" {
-		if err := store.CreateSchema(ctx); err != nil {
-			return importer.Report{}, err
-		}
-	}
-	if _, err := a.openStorage(ctx); err != nil {
-		return importer.Report{}, err
-	}
-	targets := map[string]importer.Target{}
-	for class, b := range a.backends {
-		w, ok := b.(storage.Writer)
-		if !ok {
-			return importer.Report{}, fmt.Errorf("backend %s cannot store files", class)
-		}
-		t := importer.Target{Writer: w, Backend: b}
-		if mp, ok := b.(*mountpoint.MountPoint); ok {
-			t.SameFile = sameFileUnder(mp.Root())
-		}
-		targets[class] = t
-	}
-	im := &importer.Importer{
-		Rows:     store,
-		Existing: store,
-		Targets:  targets,
-		Tables:   cfg.Tables(),
-		Dispatch: cfg.Dispatch(),
-		Logger:   a.logger,
-	}
-	return im.Run(ctx, root, flags.dir)
-}
-
-// sameFileUnder reports whether root/name is the very file at srcPath (importing a var/
-// directory that already lives on the mount point: nothing to copy).
-func sameFileUnder(root string) func(name, srcPath string) bool {
-	return func(name, srcPath string) bool {
-		dst, err := os.Stat(filepath.Join(root, filepath.FromSlash(name)))
-		if err != nil {
-			return false
-		}
-		src, err := os.Stat(srcPath)
-		return err == nil && os.SameFile(dst, src)
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/ops"
 )
 
@@ -22,14 +23,14 @@ func serveWith(ctx context.Context, cfg *config.Config, environ []string, stderr
 		fmt.Fprintf(stderr, "ezdfsd: %v\n", err)
 		return 2
 	}
-	a, err := newApp(ctx, cfg, logger)
+	a, err := daemon.New(ctx, cfg, logger, displayVersion())
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
 	}
 	logger.Info("ezdfsd starting", "version", displayVersion(), "metadata", cfg.Metadata,
 		"backends", strings.Join(cfg.Dispatch().Backends(), ","), "ez_root", cfg.EZRoot)
-	if err := a.run(ctx, lookupEnv(environ, "NOTIFY_SOCKET"), ready); err != nil {
+	if err := a.Run(ctx, lookupEnv(environ, "NOTIFY_SOCKET"), ready); err != nil {
 		logger.Error("stopped with error", "err", err)
 		return 1
 	}

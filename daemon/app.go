@@ -1,4 +1,8 @@
-package main
+// Package daemon is ezdfsd's composition root: it builds every component (metadata store and
+// caches, storage backends, HTTP handler, readiness, metrics) from one config.Config, runs the
+// listeners and shuts them down in order. cmd/ezdfsd only parses the command line and calls it;
+// integration tests and benchmarks build the same App in-process.
+package daemon
 
 import (
 	"context"
@@ -30,9 +34,9 @@ const (
 	readinessTimeout  = 2 * time.Second
 )
 
-// app is the composition root: every component built from one Config, and closed in reverse
+// App is the composition root: every component built from one Config, and closed in reverse
 // order of construction.
-type app struct {
+type App struct {
 	cfg       *config.Config
 	logger    *slog.Logger
 	reg       *prometheus.Registry
@@ -44,14 +48,17 @@ type app struct {
 	closers   []func(context.Context) error
 }
 
-// newApp builds every component the configuration asks for. Nothing is contacted that the
+// New builds every component the configuration asks for. Nothing is contacted that the
 // configuration does not name; unreachable dependencies do not fail construction (the daemon
 // starts, answers 503 and reports not-ready until they come back).
-func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (a *app, err error) {
-	a = &app{cfg: cfg, logger: logger, reg: ops.NewRegistry(version)}
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, version string) (a *App, err error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a = &App{cfg: cfg, logger: logger, reg: ops.NewRegistry(version)}
 	defer func() {
 		if err != nil {
-			a.close(context.Background())
+			a.Close(context.Background())
 		}
 	}()
 	checks, err := a.openMetadata(ctx)
@@ -101,7 +108,7 @@ func httpConfig(cfg *config.Config) httpserve.Config {
 
 // openMetadata opens the SQL store and stacks the configured caches on it:
 // in-process → memcached → store.
-func (a *app) openMetadata(ctx context.Context) ([]ops.Check, error) {
+func (a *App) openMetadata(ctx context.Context) ([]ops.Check, error) {
 	cfg := a.cfg
 	store, err := a.openStore(ctx)
 	if err != nil {
@@ -136,8 +143,24 @@ func (a *app) openMetadata(ctx context.Context) ([]ops.Check, error) {
 	return checks, nil
 }
 
+// Registry returns the app's metrics registry.
+func (a *App) Registry() *prometheus.Registry { return a.reg }
+
+// Handler returns the file-serving HTTP handler (with the concurrency limit applied).
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Readiness returns the readiness state machine.
+func (a *App) Readiness() *ops.Readiness { return a.readiness }
+
+// OpenStore opens the SQL metadata store the configuration names, without caches (for one-shot
+// commands that write rows). The caller closes it.
+func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*sqlstore.Store, error) {
+	a := &App{cfg: cfg, logger: logger}
+	return a.openStore(ctx)
+}
+
 // openStore opens the SQL metadata store (MySQL/MariaDB, or the embedded SQLite file).
-func (a *app) openStore(ctx context.Context) (*sqlstore.Store, error) {
+func (a *App) openStore(ctx context.Context) (*sqlstore.Store, error) {
 	cfg := a.cfg
 	sc := sqlstore.Config{
 		Tables:       cfg.Tables().Names(),
@@ -160,7 +183,7 @@ func (a *app) openStore(ctx context.Context) (*sqlstore.Store, error) {
 }
 
 // openStorage opens every backend the dispatch rules can choose.
-func (a *app) openStorage(ctx context.Context) ([]ops.Check, error) {
+func (a *App) openStorage(ctx context.Context) ([]ops.Check, error) {
 	cfg := a.cfg
 	a.backends = map[string]storage.Backend{}
 	var checks []ops.Check
@@ -206,17 +229,17 @@ func s3Config(cfg *config.Config) s3.Config {
 
 // registerer returns the metrics registry, or a nil interface when the app has none (one-shot
 // commands such as import), never a typed nil.
-func (a *app) registerer() prometheus.Registerer {
+func (a *App) registerer() prometheus.Registerer {
 	if a.reg == nil {
 		return nil
 	}
 	return a.reg
 }
 
-func (a *app) onClose(f func(context.Context) error) { a.closers = append(a.closers, f) }
+func (a *App) onClose(f func(context.Context) error) { a.closers = append(a.closers, f) }
 
-// close releases every component in reverse order of construction.
-func (a *app) close(ctx context.Context) {
+// Close releases every component in reverse order of construction.
+func (a *App) Close(ctx context.Context) {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](ctx); err != nil {
 			a.logger.Warn("closing", "err", err)
@@ -225,10 +248,10 @@ func (a *app) close(ctx context.Context) {
 	a.closers = nil
 }
 
-// run serves until ctx is done, then shuts down in order: readiness says "stopping", the file
+// Run serves until ctx is done, then shuts down in order: readiness says "stopping", the file
 // listener drains in-flight downloads (up to the shutdown timeout), then the metrics listener
 // stops and the components are closed. ready, if not nil, is called once both listeners are bound.
-func (a *app) run(ctx context.Context, notifySocket string, ready func(filesAddr, metricsAddr string)) error {
+func (a *App) Run(ctx context.Context, notifySocket string, ready func(filesAddr, metricsAddr string)) error {
 	cfg := a.cfg
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -302,6 +325,6 @@ func (a *app) run(ctx context.Context, notifySocket string, ready func(filesAddr
 		runErr = err
 	}
 	stopProbes()
-	a.close(context.Background())
+	a.Close(context.Background())
 	return runErr
 }
