@@ -9,7 +9,7 @@ command -v nginx >/dev/null || { echo "test-nginx: nginx not installed" >&2; exi
 command -v python3 >/dev/null || { echo "test-nginx: python3 needed for the echo backend" >&2; exit 2; }
 d=$(mktemp -d /tmp/ezdfsd-nginx-test.XXXXXX)
 pids=()
-cleanup(){ for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -f "$d/nginx.pid" ] && kill "$(cat "$d/nginx.pid")" 2>/dev/null; rm -rf "$d"; }
+cleanup(){ for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$d"; }
 trap cleanup EXIT
 free_port(){ python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 bport=$(free_port); nport=$(free_port)
@@ -17,14 +17,14 @@ bport=$(free_port); nport=$(free_port)
 # Echo backend: answers "<raw request target>|cookie=<..>|auth=<..>".
 cat > "$d/echo.py" <<'PY'
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
         body = ("%s|cookie=%s|auth=%s" % (self.path, self.headers.get("Cookie", ""), self.headers.get("Authorization", ""))).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
     def log_message(self, *a): pass
-HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 PY
 python3 "$d/echo.py" "$bport" & pids+=($!)
 
@@ -33,7 +33,7 @@ mkdir -p "$d/logs"
 cat > "$d/nginx.conf" <<CONF
 pid $d/nginx.pid;
 error_log $d/logs/error.log;
-daemon on;
+daemon off;
 events {}
 http {
     access_log off;
@@ -47,7 +47,7 @@ http {
 }
 CONF
 nginx -t -q -c "$d/nginx.conf" -p "$d/"
-nginx -c "$d/nginx.conf" -p "$d/"
+nginx -c "$d/nginx.conf" -p "$d/" & pids+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$bport/" && break; sleep 0.05; done
 
 fail=0
@@ -58,6 +58,7 @@ check(){ # path expected-body
 check '/var/site/storage/images/a/foo%20bar.jpg'        '/var/site/storage/images/a/foo%20bar.jpg|cookie=|auth='
 check '/var/site/storage/images/a/q%3Fmark.jpg?v=1'     '/var/site/storage/images/a/q%3Fmark.jpg?v=1|cookie=|auth='
 check '/var/site/storage/images/a/x%2Fy.jpg'            '/var/site/storage/images/a/x%2Fy.jpg|cookie=|auth='
+check '/var/site/storage/images/a/100%25.jpg'           '/var/site/storage/images/a/100%25.jpg|cookie=|auth='
 check '/var/storage/images-versioned/1/it%27s.png'      '/var/storage/images-versioned/1/it%27s.png|cookie=|auth='
 check '/var/site/cache/public/stylesheets/a.css'        '/var/site/cache/public/stylesheets/a.css|cookie=|auth='
 check '/var/site/cache/texttoimage/t.png'               '/var/site/cache/texttoimage/t.png|cookie=|auth='
