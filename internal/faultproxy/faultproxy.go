@@ -1,0 +1,199 @@
+// Package faultproxy is a TCP proxy for tests that puts a real server (MariaDB, memcached, S3)
+// behind an address whose behaviour the test controls: pass traffic, refuse connections, accept
+// and never answer (a black hole), or add latency. It lets fault-injection tests take a dependency
+// "down" and back without stopping the shared server other tests use.
+package faultproxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Mode is what the proxy does with connections.
+type Mode int
+
+const (
+	// Pass forwards traffic both ways.
+	Pass Mode = iota
+	// Refuse closes the listening socket: new connections get "connection refused"; existing
+	// ones are cut.
+	Refuse
+	// Blackhole accepts connections and reads them but never forwards or answers, like a
+	// firewalled or hung server; existing connections are cut.
+	Blackhole
+)
+
+// Proxy forwards one local address to a target address.
+type Proxy struct {
+	target string
+	addr   string
+
+	mu       sync.Mutex
+	ln       net.Listener
+	mode     Mode
+	delay    time.Duration
+	conns    map[net.Conn]struct{}
+	accepted int
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// Start listens on a free loopback port and forwards to target.
+func Start(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("faultproxy: %w", err)
+	}
+	p := &Proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]struct{}{}}
+	p.serve(ln)
+	return p, nil
+}
+
+// Addr is the proxy's address (host:port); it stays the same across mode changes.
+func (p *Proxy) Addr() string { return p.addr }
+
+// Accepted counts connections accepted so far.
+func (p *Proxy) Accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
+}
+
+// SetDelay adds d before each chunk forwarded from the target to the client (0 = none).
+func (p *Proxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
+}
+
+// SetMode switches behaviour. Leaving Pass cuts every open connection; entering Refuse closes
+// the listener, leaving it re-opens the same port.
+func (p *Proxy) SetMode(m Mode) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("faultproxy: closed")
+	}
+	old := p.mode
+	p.mode = m
+	if m != Pass {
+		for c := range p.conns {
+			c.Close()
+		}
+	}
+	switch {
+	case m == Refuse && old != Refuse:
+		p.ln.Close()
+		p.ln = nil
+	case m != Refuse && old == Refuse:
+		ln, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			return fmt.Errorf("faultproxy: re-listen %s: %w", p.addr, err)
+		}
+		p.serveLocked(ln)
+	}
+	return nil
+}
+
+// Close stops the proxy and cuts every connection.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	p.closed = true
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *Proxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.serveLocked(ln)
+}
+
+func (p *Proxy) serveLocked(ln net.Listener) {
+	p.ln = ln
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				c.Close()
+				return
+			}
+			p.accepted++
+			p.conns[c] = struct{}{}
+			mode := p.mode
+			p.mu.Unlock()
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				defer p.forget(c)
+				if mode == Blackhole {
+					io.Copy(io.Discard, c)
+					return
+				}
+				p.forward(c)
+			}()
+		}
+	}()
+}
+
+func (p *Proxy) forget(c net.Conn) {
+	c.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
+func (p *Proxy) forward(client net.Conn) {
+	upstream, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	p.conns[upstream] = struct{}{}
+	p.mu.Unlock()
+	defer p.forget(upstream)
+	done := make(chan struct{}, 2)
+	go func() {
+		io.Copy(upstream, client)
+		done <- struct{}{}
+	}()
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := upstream.Read(buf)
+			if n > 0 {
+				p.mu.Lock()
+				d := p.delay
+				p.mu.Unlock()
+				if d > 0 {
+					time.Sleep(d)
+				}
+				if _, werr := client.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		done <- struct{}{}
+	}()
+	<-done
+}
