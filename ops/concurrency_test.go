@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,21 +65,13 @@ func TestLimitConcurrency(t *testing.T) {
 	if peak != 2 {
 		t.Errorf("peak concurrency = %d, want 2", peak)
 	}
-	if got := testutil.ToFloat64(mustCounter(t, reg)); got != 3 {
-		t.Errorf("rejected counter = %v, want 3", got)
+	want := "# HELP ezdfsd_http_overload_rejected_total Requests answered 503 because max-concurrent-fetches requests were already running.\n" +
+		"# TYPE ezdfsd_http_overload_rejected_total counter\nezdfsd_http_overload_rejected_total 3\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ezdfsd_http_overload_rejected_total"); err != nil {
+		t.Error(err)
 	}
 	if LimitConcurrency(slow, 0, time.Second, nil) == nil {
 		t.Fatal("nil handler for max=0")
 	}
 }
 
-func mustCounter(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
-	t.Helper()
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "ezdfsd_http_overload_rejected_total", Help: "x"})
-	err := reg.Register(c)
-	are, ok := err.(prometheus.AlreadyRegisteredError)
-	if !ok {
-		t.Fatalf("counter not registered: %v", err)
-	}
-	return are.ExistingCollector
-}
