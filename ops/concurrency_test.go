@@ -74,4 +74,3 @@ func TestLimitConcurrency(t *testing.T) {
 		t.Fatal("nil handler for max=0")
 	}
 }
-
