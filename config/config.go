@@ -177,10 +177,12 @@ type Config struct {
 	LogFormat string
 	LogLevel  slog.Level
 	AccessLog bool
+	// Pprof serves /debug/pprof/ on the metrics listener.
+	Pprof bool
 	// HTTP server limits (0 write timeout = none, 0 max connections = unlimited).
 	ReadHeaderTimeout, IdleTimeout, WriteTimeout time.Duration
 	MaxHeaderBytes, MaxConnections               int
-	// MaxConcurrentFetches bounds concurrent backend reads.
+	// MaxConcurrentFetches bounds the requests handled at once (excess: brief wait, then 503).
 	MaxConcurrentFetches int
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration

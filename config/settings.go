@@ -209,12 +209,13 @@ var table = withEnv([]setting{
 	enum("log-format", "text", "ops", "log format", []string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),
 	logLevelSetting(),
 	boolean("access-log", false, "ops", "log every request", func(c *Config) *bool { return &c.AccessLog }),
+	boolean("pprof", false, "ops", "serve /debug/pprof/ on the metrics listener (keep that listener private)", func(c *Config) *bool { return &c.Pprof }),
 	duration("read-header-timeout", "10s", "ops", "HTTP read header timeout", func(c *Config) *time.Duration { return &c.ReadHeaderTimeout }),
 	duration("idle-timeout", "120s", "ops", "HTTP keep-alive idle timeout", func(c *Config) *time.Duration { return &c.IdleTimeout }),
 	duration("write-timeout", "0", "ops", "HTTP write timeout (0 = none, for big downloads)", func(c *Config) *time.Duration { return &c.WriteTimeout }),
 	integer("max-header-bytes", 16384, 1024, 1<<24, "ops", "maximum request header bytes", func(c *Config) *int { return &c.MaxHeaderBytes }),
 	integer("max-connections", 0, 0, 1<<24, "ops", "maximum open client connections (0 = unlimited)", func(c *Config) *int { return &c.MaxConnections }),
-	integer("max-concurrent-fetches", 256, 1, 1<<20, "ops", "maximum concurrent storage reads", func(c *Config) *int { return &c.MaxConcurrentFetches }),
+	integer("max-concurrent-fetches", 256, 1, 1<<20, "ops", "maximum requests handled at once; excess requests wait 250ms, then get 503 + Retry-After", func(c *Config) *int { return &c.MaxConcurrentFetches }),
 	duration("shutdown-timeout", "30s", "ops", "graceful shutdown budget", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 })
 

@@ -274,7 +274,7 @@ func (a *App) Run(ctx context.Context, notifySocket string, ready func(filesAddr
 			return fmt.Errorf("listen %s (metrics): %w", cfg.MetricsListen, err)
 		}
 		msrv = &http.Server{
-			Handler:           ops.NewMux(a.reg, a.readiness, a.logger),
+			Handler:           ops.NewMux(a.reg, a.readiness, a.logger, ops.WithPprof(cfg.Pprof)),
 			ReadHeaderTimeout: 5 * time.Second,
 			IdleTimeout:       cfg.IdleTimeout,
 			ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
