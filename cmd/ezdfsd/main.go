@@ -27,6 +27,9 @@ import (
 var version = ""
 
 func main() {
+	// SIGHUP does not reload (restart instead) and must not kill the daemon either, as its
+	// default action would when a terminal closes or a log rotator sends it.
+	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()
