@@ -1,5 +1,3 @@
-// Package deploy holds deployment files; its only Go code is this test, which keeps
-// systemd/ezdfsd.env.example in step with the daemon's settings table.
 package deploy
 
 import (
