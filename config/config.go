@@ -308,6 +308,7 @@ func Load(args, environ []string) (*Config, error) {
 			return nil, fmt.Errorf("config: ez-root (%s): %w", a.src, err)
 		}
 		c.Site = site
+		c.Warnings = append(c.Warnings, site.Warnings...)
 		var ezAssigns []namedAssignment
 		ezAssigns, problems = fromSite(site)
 		for _, ea := range ezAssigns {

@@ -40,7 +40,12 @@ type KeyValue struct {
 // hold them (first assignment decides the position). The zero value is an empty INI.
 type INI struct {
 	sections []*section
+	ignored  []*SyntaxError
 }
+
+// Ignored returns the lines eZ would silently ignore (see ParseINI), in file order, including
+// those of files merged into this one.
+func (ini *INI) Ignored() []*SyntaxError { return ini.ignored }
 
 type section struct {
 	name string
@@ -105,11 +110,13 @@ const maxLine = 1 << 20
 //     "Key[]" empties the array;
 //   - keys must start the line and have no space before "=" or "[".
 //
-// eZ silently ignores any other line. ParseINI ignores the PHP wrapper eZ writes around override
-// files ("<?php /* #?ini charset=...?" and "*/ ?>"), blank lines and indented comments, but
-// returns a *SyntaxError for the other lines eZ would drop (for example "DBHost = db1", an
-// unclosed "[Section", or stray text), because a setting that silently does nothing is nearly
-// always a mistake. name labels errors and origins; it is not opened.
+// eZ silently ignores any other line, and so does ParseINI, so a site eZ runs with is a site
+// ezdfsd starts with. Apart from the PHP wrapper eZ writes around override files
+// ("<?php /* #?ini charset=...?" and "*/ ?>"), blank lines and indented comments, each ignored
+// line (for example "DBHost = db1", an unclosed "[Section", or stray text) is recorded as a
+// *SyntaxError in Ignored(), because a setting that silently does nothing is nearly always a
+// mistake worth a warning. name labels errors and origins; it is not opened. Errors are
+// returned only for unreadable input and over-long lines.
 func ParseINI(r io.Reader, name string) (*INI, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), maxLine)
@@ -155,7 +162,7 @@ func ParseINI(r io.Reader, name string) (*INI, error) {
 			}
 			continue
 		}
-		return nil, &SyntaxError{File: name, Line: lineNo, Msg: explainIgnored(line)}
+		ini.ignored = append(ini.ignored, &SyntaxError{File: name, Line: lineNo, Msg: explainIgnored(line)})
 	}
 	if err := sc.Err(); err != nil {
 		if err == bufio.ErrTooLong {
@@ -410,6 +417,7 @@ func (ini *INI) Merge(over *INI) {
 	if over == nil {
 		return
 	}
+	ini.ignored = append(ini.ignored, over.ignored...)
 	for _, os := range over.sections {
 		s := ini.section(os.name, true)
 		for _, ov := range os.vars {

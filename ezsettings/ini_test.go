@@ -193,10 +193,14 @@ func TestParseINIBadFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			_, err = ParseINI(f, tt.filename)
-			if err == nil {
-				t.Fatalf("ParseINI succeeded; want error %q", tt.errMsg)
+			ini, err := ParseINI(f, tt.filename)
+			if err != nil {
+				t.Fatalf("ParseINI failed on a line eZ ignores: %v", err)
 			}
+			if len(ini.Ignored()) != 1 {
+				t.Fatalf("Ignored() = %v; want one entry %q", ini.Ignored(), tt.errMsg)
+			}
+			err = ini.Ignored()[0]
 			if err.Error() != tt.errMsg {
 				t.Errorf("error\n got: %s\nwant: %s", err, tt.errMsg)
 			}

@@ -112,6 +112,8 @@ type Site struct {
 	ActiveExtensions []string
 	// FileINI, SiteINI and S3INI are the merged file.ini, site.ini and dfsamazons3.ini.
 	FileINI, SiteINI, S3INI *INI
+	// Warnings name the INI lines eZ (and so ezdfsd) ignores, with file:line.
+	Warnings []string
 	// Files lists every file read, relative to Root, in read order.
 	Files []string
 
@@ -168,6 +170,11 @@ func LoadSite(ezRoot string) (*Site, error) {
 	}
 	if s.S3INI, err = s.load("dfsamazons3.ini", extDirs); err != nil {
 		return nil, err
+	}
+	for _, ini := range []*INI{s.SiteINI, s.FileINI, s.S3INI} {
+		for _, ig := range ini.Ignored() {
+			s.Warnings = append(s.Warnings, "eZ settings: "+ig.Error())
+		}
 	}
 	for _, e := range s.SiteINI.List("ExtensionSettings", "ActiveExtensions") {
 		if e = strings.TrimSpace(e); e != "" {

@@ -206,16 +206,33 @@ func TestLoadSiteFallbacks(t *testing.T) {
 	}
 }
 
+// A line eZ ignores does not stop the site (eZ runs with it); it becomes a warning that names the
+// file and line without quoting the value.
+func TestLoadSiteWarnsOnIgnoredLines(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "settings", "override"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "settings", "override", "file.ini.append.php"),
+		[]byte("[eZDFSClusteringSettings]\nDBPassword = hunter2\nMountPointPath=/mnt/nfs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSite(root)
+	if err != nil {
+		t.Fatalf("LoadSite: %v", err)
+	}
+	want := `eZ settings: settings/override/file.ini.append.php:2: space before "=" or "[" after "DBPassword"; eZ ignores this line (write Key=Value)`
+	if len(s.Warnings) != 1 || s.Warnings[0] != want {
+		t.Fatalf("Warnings = %q, want [%q]", s.Warnings, want)
+	}
+	if s.MountPointPath.Value != "/mnt/nfs" {
+		t.Errorf("the valid line after the ignored one was lost: %+v", s.MountPointPath)
+	}
+}
+
 func TestLoadSiteErrors(t *testing.T) {
 	notDir := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	badINI := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(badINI, "settings", "override"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(badINI, "settings", "override", "file.ini.append.php"), []byte("[eZDFSClusteringSettings]\nDBPassword = hunter2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	badPHP := t.TempDir()
@@ -228,7 +245,6 @@ func TestLoadSiteErrors(t *testing.T) {
 		{"empty", "", "eZ root: no directory given"},
 		{"missing", filepath.Join(t.TempDir(), "nope"), "eZ root: stat " + filepath.Join(t.TempDir(), "nope")},
 		{"not a directory", notDir, "eZ root " + notDir + ": not a directory"},
-		{"bad ini", badINI, `eZ settings: settings/override/file.ini.append.php:2: space before "=" or "[" after "DBPassword"; eZ ignores this line (write Key=Value)`},
 		{"bad php", badPHP, "eZ settings: config.cluster.php:3: unterminated single-quoted string"},
 	}
 	for _, tt := range tests {
