@@ -316,6 +316,10 @@ func (a *App) Run(ctx context.Context, notifySocket string, ready func(filesAddr
 	if err := ops.Notify(notifySocket, ops.NotifyStopping); err != nil {
 		a.logger.Warn("sd_notify", "err", err)
 	}
+	if cfg.DrainDelay > 0 && runErr == nil {
+		a.logger.Info("draining: readiness is stopping, still serving", "for", cfg.DrainDelay)
+		time.Sleep(cfg.DrainDelay)
+	}
 	stopFiles()
 	if err := <-filesDone; err != nil && runErr == nil {
 		runErr = err
