@@ -1,0 +1,309 @@
+package httpserve
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ezdfsd/ezdfsd/metadata"
+)
+
+// Native fuzz targets for the handler's parsers and for the whole handler. scripts/test runs each
+// for a few seconds; the seed corpora live in testdata/fuzz/<Target>/.
+
+// FuzzParseRange checks parseRange's invariants on arbitrary Range values: no panic; every
+// returned range lies inside [0,size) with a positive length; no two returned ranges overlap or
+// touch (they are coalesced); never more than maxRanges of them; a nil result without error only
+// for an empty representation.
+func FuzzParseRange(f *testing.F) {
+	seeds := []string{
+		"bytes=0-99", "bytes=0-0", "bytes=-100", "bytes=500-", "bytes=0-1,5-6", "bytes=5-6,0-1",
+		"bytes=0-10,5-20", "bytes=10-20,0-9", "bytes=0-0,0-0,0-0", "bytes=-0", "bytes=1000-",
+		"bytes=0-99999999999999999999999", "Bytes=0-1", "bytes=100-50", "bytes=,,0-1,", "bytes= 1-2",
+		"bytes=0-1 , 5-6", "bytes=1e2-200", "items=0-1", "bytes=-", "bytes=--1", "=", "",
+	}
+	for _, s := range seeds {
+		f.Add(s, int64(1000), uint8(16))
+	}
+	f.Add("bytes=-5", int64(0), uint8(16))
+	f.Add("bytes=0-", int64(1), uint8(1))
+	f.Add("bytes=0-1,3-4,6-7", int64(10), uint8(2))
+	f.Fuzz(func(t *testing.T, v string, size int64, maxRanges uint8) {
+		if size < 0 {
+			size = -(size + 1) // every non-negative size, MaxInt64 included
+		}
+		max := int(maxRanges)%64 + 1
+		ranges, err := parseRange(v, size, max)
+		if err != nil {
+			if ranges != nil {
+				t.Fatalf("parseRange(%q, %d) = %v with error %v", v, size, ranges, err)
+			}
+			return
+		}
+		if ranges == nil && size != 0 {
+			t.Fatalf("parseRange(%q, %d): nil ranges and nil error on a non-empty representation", v, size)
+		}
+		if len(ranges) > max {
+			t.Fatalf("parseRange(%q, %d, %d) returned %d ranges", v, size, max, len(ranges))
+		}
+		var total int64
+		for i, r := range ranges {
+			if r.start < 0 || r.length <= 0 || r.start >= size || r.length > size-r.start {
+				t.Fatalf("parseRange(%q, %d): range %d = %+v is outside [0,%d)", v, size, i, r, size)
+			}
+			total += r.length
+			if total > size {
+				t.Fatalf("parseRange(%q, %d): ranges cover %d bytes, more than the representation", v, size, total)
+			}
+			for j := range i {
+				q := ranges[j]
+				if r.start <= q.last()+1 && q.start <= r.last()+1 {
+					t.Fatalf("parseRange(%q, %d): ranges %+v and %+v overlap or touch (not coalesced)", v, size, q, r)
+				}
+			}
+			cr := r.contentRange(size)
+			if !strings.HasPrefix(cr, "bytes ") || !strings.HasSuffix(cr, "/"+strconv.FormatInt(size, 10)) {
+				t.Fatalf("content-range %q for %+v", cr, r)
+			}
+		}
+	})
+}
+
+// FuzzPreconditions feeds arbitrary If-Match, If-None-Match, If-Modified-Since,
+// If-Unmodified-Since and If-Range values to the precondition evaluation: no panic, the result is
+// always one of 0/304/412, If-None-Match "*" always matches (304 once If-Match and
+// If-Unmodified-Since are out of the way), and a list holding the current ETag always matches too.
+func FuzzPreconditions(f *testing.F) {
+	type seed struct{ im, inm, ims, ius, ir string }
+	for _, s := range []seed{
+		{inm: "*"},
+		{inm: fooETag},
+		{inm: "W/" + fooETag},
+		{inm: `"a", "b",` + fooETag},
+		{inm: `"a" "b"`},
+		{inm: "1700000000-1000"},
+		{im: "*", inm: `"x"`},
+		{im: `"other"`},
+		{im: fooETag, ius: lastMod},
+		{ims: lastMod},
+		{ims: lastMod + "; length=1000"},
+		{ims: "Sunday, 06-Nov-94 08:49:37 GMT"},
+		{ims: "Sun Nov  6 08:49:37 1994"},
+		{ius: "Tue, 14 Nov 2023 22:13:19 GMT"},
+		{ir: fooETag},
+		{ir: "W/" + fooETag},
+		{ir: lastMod},
+		{ir: `"`},
+		{inm: `W/"`, im: `,,,`, ims: ";", ius: "\x00", ir: "W/"},
+	} {
+		f.Add(s.im, s.inm, s.ims, s.ius, s.ir, int64(mtime), int64(1000))
+	}
+	f.Fuzz(func(t *testing.T, im, inm, ims, ius, ir string, mt, size int64) {
+		v := validators{etag: etagOf(metadata.File{MTime: mt, Size: size}), mtime: mt}
+		r := httptest.NewRequest(http.MethodGet, "/x", nil)
+		setIf := func(k, val string) {
+			if val != "" {
+				r.Header[k] = strings.Split(val, "\n") // repeated field lines too
+			}
+		}
+		setIf("If-Match", im)
+		setIf("If-None-Match", inm)
+		setIf("If-Modified-Since", ims)
+		setIf("If-Unmodified-Since", ius)
+		setIf("If-Range", ir)
+
+		switch got := checkPreconditions(r, v); got {
+		case 0, http.StatusNotModified, http.StatusPreconditionFailed:
+		default:
+			t.Fatalf("checkPreconditions = %d", got)
+		}
+		_ = checkIfRange(r, v)
+
+		// If-None-Match: * matches any existing representation, whatever If-Modified-Since says.
+		star := httptest.NewRequest(http.MethodGet, "/x", nil)
+		star.Header.Set("If-None-Match", "*")
+		if ims != "" {
+			star.Header["If-Modified-Since"] = []string{ims}
+		}
+		if got := checkPreconditions(star, v); got != http.StatusNotModified {
+			t.Fatalf("If-None-Match: * with If-Modified-Since %q = %d, want 304", ims, got)
+		}
+		// Adding the current ETag (strong or weak) to any valid list makes it match; If-Match
+		// "*" never fails.
+		own := httptest.NewRequest(http.MethodGet, "/x", nil)
+		own.Header.Set("If-Match", "*")
+		own.Header.Set("If-None-Match", "W/"+v.etag.opaque)
+		if got := checkPreconditions(own, v); got != http.StatusNotModified {
+			t.Fatalf("If-None-Match: W/%s = %d, want 304", v.etag.opaque, got)
+		}
+		// If-Range with the current strong ETag always honours the Range; the weak form never.
+		strong := httptest.NewRequest(http.MethodGet, "/x", nil)
+		strong.Header.Set("If-Range", v.etag.opaque)
+		if !checkIfRange(strong, v) {
+			t.Fatalf("If-Range %s did not match", v.etag.opaque)
+		}
+		strong.Header.Set("If-Range", "W/"+v.etag.opaque)
+		if checkIfRange(strong, v) {
+			t.Fatalf("weak If-Range W/%s matched", v.etag.opaque)
+		}
+	})
+}
+
+// FuzzServeHTTP runs the whole handler, with the conformance fixture's fake mount point, S3 and
+// metadata store, on arbitrary methods, targets, Range and conditional headers: it never answers
+// 500, never panics (not even with http.ErrAbortHandler: the fakes do not fail mid-body), and
+// every body it sends has exactly the announced Content-Length, with single ranges exactly as
+// long as their Content-Range and multipart parts as long as theirs.
+func FuzzServeHTTP(f *testing.F) {
+	root := f.TempDir()
+	var once sync.Once
+	for _, s := range []struct{ method, target, rng, inm, ims string }{
+		{"GET", imgPath, "", "", ""},
+		{"GET", imgPath, "bytes=0-99", "", ""},
+		{"GET", imgPath, "bytes=0-0,0-0,0-0", "", ""},
+		{"GET", imgPath, "bytes=0-1,5-6,900-", "", ""},
+		{"GET", imgPath, "bytes=-0", "", ""},
+		{"GET", imgPath, "bytes=5000-", "", ""},
+		{"GET", imgPath, "", fooETag, ""},
+		{"GET", imgPath, "", "", lastMod},
+		{"HEAD", imgPath, "bytes=0-9", "", ""},
+		{"POST", imgPath, "", "", ""},
+		{"GET", "/" + s3Prefix + "img.png", "bytes=1-3,5-6", "", ""},
+		{"GET", "/" + s3Prefix + "gone.png", "", "", ""},
+		{"GET", "/" + s3Prefix + "broken.png", "bytes=0-1", "", ""},
+		{"GET", "/" + imgX + "short.jpg", "", "", ""},
+		{"GET", "/" + imgX + "long.jpg", "bytes=990-1500", "", ""},
+		{"GET", "/" + imgX + "empty.jpg", "bytes=-5", "", ""},
+		{"GET", "/" + imgX + "missing.jpg", "", "", ""},
+		{"GET", "/" + imgX + "negative-size.jpg", "", "", ""},
+		{"GET", "/" + imgX + "foo%20bar.jpg?x=%3F", "", "", ""},
+		{"GET", "/" + imgX + "q%3Fmark.jpg", "", "", ""},
+		{"GET", "/" + cssName, "", "", ""},
+		{"GET", "/var/ezdemo_site/storage/images/../../../etc/passwd", "", "", ""},
+		{"GET", "/var/ezdemo_site/storage/images/%2e%2e/%2e%2e/x", "", "", ""},
+		{"GET", "http://example.com" + imgPath, "", "", ""},
+		{"GET", "*", "", "", ""},
+		{"GET", "", "", "", ""},
+		{"GET", "/var/%00", "", "", ""},
+	} {
+		f.Add(s.method, s.target, s.rng, s.inm, s.ims, "")
+	}
+	f.Fuzz(func(t *testing.T, method, target, rng, inm, ims, ir string) {
+		once.Do(func() { copyFixtureFiles(t, root) })
+		fx := newFixtureIn(t, root)
+		h := fx.handler(t, testConfig())
+		switch {
+		case method == "" || strings.EqualFold(method, "get"):
+			method = http.MethodGet
+		case strings.EqualFold(method, "head"):
+			method = http.MethodHead
+		}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Method = method
+		r.RequestURI = target
+		if target == "" {
+			r.RequestURI = "/"
+		}
+		for k, v := range map[string]string{"Range": rng, "If-None-Match": inm, "If-Modified-Since": ims, "If-Range": ir} {
+			if v != "" {
+				r.Header[k] = []string{v}
+			}
+		}
+		rec := httptest.NewRecorder()
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("%s %q Range %q: handler panicked: %v", method, target, rng, p)
+				}
+			}()
+			h.ServeHTTP(rec, r)
+		}()
+		res := rec.Result()
+		body := rec.Body.Bytes()
+		if res.StatusCode >= 500 && res.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("%s %q Range %q: status %d", method, target, rng, res.StatusCode)
+		}
+		if res.StatusCode == http.StatusServiceUnavailable && res.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s %q: 503 without Retry-After", method, target)
+		}
+		cl := res.Header.Get("Content-Length")
+		if method == http.MethodHead || res.StatusCode == http.StatusNotModified {
+			if len(body) != 0 {
+				t.Fatalf("%s %q: %d-byte body on HEAD/304", method, target, len(body))
+			}
+			return
+		}
+		if cl == "" {
+			t.Fatalf("%s %q: status %d without Content-Length", method, target, res.StatusCode)
+		}
+		if n, err := strconv.Atoi(cl); err != nil || n != len(body) {
+			t.Fatalf("%s %q Range %q: Content-Length %q, body %d bytes", method, target, rng, cl, len(body))
+		}
+		if res.StatusCode == http.StatusPartialContent {
+			checkPartialBody(t, res.Header, body)
+		}
+	})
+}
+
+// checkPartialBody checks that a 206 body matches its Content-Range (single part) or that every
+// part of a multipart/byteranges body does.
+func checkPartialBody(t *testing.T, hdr http.Header, body []byte) {
+	t.Helper()
+	mt, params, err := mime.ParseMediaType(hdr.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("206 Content-Type %q: %v", hdr.Get("Content-Type"), err)
+	}
+	if mt != "multipart/byteranges" {
+		checkPart(t, hdr.Get("Content-Range"), len(body))
+		return
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	parts := 0
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("multipart body: %v", err)
+		}
+		data, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatalf("multipart part: %v", err)
+		}
+		checkPart(t, p.Header.Get("Content-Range"), len(data))
+		parts++
+	}
+	if parts < 2 {
+		t.Fatalf("multipart/byteranges with %d parts", parts)
+	}
+}
+
+func checkPart(t *testing.T, contentRange string, n int) {
+	t.Helper()
+	var first, last, size int64
+	if _, err := fmt.Sscanf(contentRange, "bytes %d-%d/%d", &first, &last, &size); err != nil {
+		t.Fatalf("Content-Range %q: %v", contentRange, err)
+	}
+	if first < 0 || last < first || last >= size || last-first+1 != int64(n) {
+		t.Fatalf("Content-Range %q with a %d-byte part", contentRange, n)
+	}
+}
+
+// copyFixtureFiles writes the conformance fixture's files into root (which outlives t).
+func copyFixtureFiles(t *testing.T, root string) {
+	t.Helper()
+	src := newFixture(t).mount.root
+	if err := os.CopyFS(root, os.DirFS(src)); err != nil {
+		t.Fatalf("copy fixture files: %v", err)
+	}
+}
