@@ -1,0 +1,325 @@
+package opstest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/daemon"
+	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/metadata"
+	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
+	"github.com/ezdfsd/ezdfsd/ops"
+)
+
+// requireSlow skips t unless EZDFSD_SLOW_TESTS=1 (scripts/test sets it for the slow step).
+func requireSlow(t *testing.T) {
+	t.Helper()
+	if os.Getenv("EZDFSD_SLOW_TESTS") != "1" {
+		t.Skip("slow test: set EZDFSD_SLOW_TESTS=1 to run it")
+	}
+}
+
+// content returns n deterministic, position-dependent bytes, different for each seed.
+func content(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7+i/251) ^ seed
+	}
+	return b
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test reading it concurrently.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// running is one daemon started in-process exactly as `ezdfsd serve` runs it
+// (config.Load, Validate, daemon.New, Run).
+type running struct {
+	App        *daemon.App
+	Cfg        *config.Config
+	URL        string // http://host:port of the file listener
+	FilesAddr  string // host:port of the file listener
+	MetricsURL string // http://host:port of the metrics listener
+	Logs       *syncBuffer
+}
+
+// startDaemon builds and runs the daemon from args until the test ends.
+func startDaemon(t *testing.T, args ...string) *running {
+	t.Helper()
+	cfg, err := config.Load(args, nil)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config.Validate: %v", err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	app, err := daemon.New(ctx, cfg, logger, "opstest")
+	if err != nil {
+		cancel()
+		t.Fatalf("daemon.New: %v", err)
+	}
+	type addrs struct{ files, metrics string }
+	ready := make(chan addrs, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(ctx, "", func(files, metrics string) { ready <- addrs{files, metrics} })
+	}()
+	r := &running{App: app, Cfg: cfg, Logs: logs}
+	select {
+	case a := <-ready:
+		r.FilesAddr = a.files
+		r.URL = "http://" + a.files
+		r.MetricsURL = "http://" + a.metrics
+	case err := <-done:
+		cancel()
+		t.Fatalf("daemon stopped before it was ready: %v\nlogs:\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("daemon not ready after 10s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("daemon Run: %v", err)
+			}
+		case <-time.After(40 * time.Second):
+			t.Errorf("daemon did not stop within 40s")
+		}
+		if t.Failed() {
+			t.Logf("daemon logs:\n%s", tail(logs.String(), 8000))
+		}
+	})
+	return r
+}
+
+// fixture is an SQLite metadata database and a mount point directory the test writes rows and
+// files into while the daemon serves them.
+type fixture struct {
+	SQLite string
+	Mount  string
+	Store  *sqlstore.Store
+}
+
+// newFixture creates the SQLite file (with eZ's two tables) and an empty mount point.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &fixture{SQLite: filepath.Join(dir, "ezdfs.sqlite"), Mount: filepath.Join(dir, "mnt")}
+	if err := os.MkdirAll(f.Mount, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlstore.OpenSQLite(context.Background(), f.SQLite, sqlstore.Config{Tables: dfs.DefaultTables().Names()}, nil)
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f.Store = s
+	return f
+}
+
+// args are the daemon settings serving this fixture on free loopback ports.
+func (f *fixture) args(extra ...string) []string {
+	return append([]string{
+		"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
+		"--metadata=sqlite", "--sqlite=" + f.SQLite, "--mount-point=" + f.Mount,
+	}, extra...)
+}
+
+// put writes the row of file (into the table dfs routes its name to) and, when data is not nil,
+// its bytes below the mount point. The row is written after the bytes, the reverse of eZ, so a
+// reader never sees a row whose file is still being written.
+func (f *fixture) put(t *testing.T, file metadata.File, data []byte) {
+	t.Helper()
+	if data != nil {
+		writeFile(t, filepath.Join(f.Mount, filepath.FromSlash(file.Name)), data)
+	}
+	putRow(t, f.Store, file)
+}
+
+func putRow(t *testing.T, s *sqlstore.Store, file metadata.File) {
+	t.Helper()
+	if err := s.Put(context.Background(), dfs.DefaultTables().For(file.Name), file); err != nil {
+		t.Fatalf("put %s: %v", file.Name, err)
+	}
+}
+
+// writeFile replaces path's content atomically (write a temp file, rename), as eZ's DFS
+// handler does on the mount point.
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	Code   int
+	Header http.Header
+	Body   []byte
+}
+
+// do sends method base+target with header pairs and reads the whole answer.
+func do(t *testing.T, c *http.Client, method, url string, headers ...string) response {
+	t.Helper()
+	resp, err := try(c, method, url, headers...)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return resp
+}
+
+func try(c *http.Client, method, url string, headers ...string) (response, error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return response{}, err
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, fmt.Errorf("read body: %w", err)
+	}
+	return response{Code: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// newClient returns an HTTP client that keeps no connections past the test, never follows
+// redirects and adds no Accept-Encoding.
+func newClient(t *testing.T) *http.Client {
+	tr := &http.Transport{
+		DialContext:        (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		DisableCompression: true,
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// metric sums every sample of the named counter, gauge or histogram (sample count) whose labels
+// include want.
+func metric(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			matched := 0
+			for _, lp := range m.GetLabel() {
+				if v, ok := want[lp.GetName()]; ok && v == lp.GetValue() {
+					matched++
+				}
+			}
+			if matched != len(want) {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
+
+// freePort returns a loopback port that was free a moment ago (for servers that cannot be
+// told to pick one and report it).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitFor polls cond every interval until it returns true or timeout passes; it reports
+// whether cond became true.
+func waitFor(timeout, interval time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(interval)
+	}
+}
+
+// readyz fetches /readyz and decodes its JSON body.
+func readyz(c *http.Client, metricsURL string) (int, ops.Status, error) {
+	r, err := try(c, http.MethodGet, metricsURL+"/readyz")
+	if err != nil {
+		return 0, ops.Status{}, err
+	}
+	var st ops.Status
+	if err := json.Unmarshal(r.Body, &st); err != nil {
+		return r.Code, st, fmt.Errorf("/readyz body %q: %w", r.Body, err)
+	}
+	return r.Code, st, nil
+}

@@ -1,0 +1,223 @@
+package opstest
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/ezdfsd/ezdfsd/metadata"
+)
+
+// TestMetricsScrape sends one request of each interesting kind to the real daemon, scrapes
+// /metrics over HTTP as Prometheus would, parses it with expfmt, and checks the series issue 5
+// names exist with the values that traffic implies; no label value carries a request path, and
+// testutil.GatherAndLint finds nothing in the registry.
+func TestMetricsScrape(t *testing.T) {
+	fx := newFixture(t)
+	const (
+		img     = "var/site/storage/images/a/b/photo.jpg"
+		missing = "var/site/storage/images/a/b/missing.jpg"
+		css     = "var/site/cache/public/stylesheets/site.css"
+	)
+	fx.put(t, metadata.File{Name: img, Datatype: "image/jpeg", Scope: "image", Size: 1000, MTime: 1700000000}, content(1000, 1))
+	fx.put(t, metadata.File{Name: css, Datatype: "text/css", Scope: "public", Size: 300, MTime: 1700000001}, content(300, 2))
+	d := startDaemon(t, fx.args("--served-by=")...)
+	c := newClient(t)
+
+	// Readiness probes run at start: wait for them so ezdfsd_ready / dependency_up are settled.
+	if !waitFor(10*time.Second, 50*time.Millisecond, func() bool {
+		code, _, err := readyz(c, d.MetricsURL)
+		return err == nil && code == http.StatusOK
+	}) {
+		t.Fatal("/readyz never answered 200")
+	}
+
+	traffic := []struct {
+		name     string
+		method   string
+		target   string
+		headers  []string
+		wantCode int
+	}{
+		{"200", http.MethodGet, "/" + img, nil, 200},
+		{"200 again (metadata cache hit)", http.MethodGet, "/" + img, nil, 200},
+		{"200 cache table", http.MethodGet, "/" + css, nil, 200},
+		{"404", http.MethodGet, "/" + missing, nil, 404},
+		{"206", http.MethodGet, "/" + img, []string{"Range", "bytes=0-99"}, 206},
+		{"304", http.MethodGet, "/" + img, []string{"If-None-Match", `"1700000000-1000"`}, 304},
+		{"405", http.MethodPost, "/" + img, nil, 405},
+	}
+	bodyBytes := 0
+	for _, tc := range traffic {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, c, tc.method, d.URL+tc.target, tc.headers...)
+			if r.Code != tc.wantCode {
+				t.Fatalf("%s %s = %d, want %d", tc.method, tc.target, r.Code, tc.wantCode)
+			}
+			bodyBytes += len(r.Body)
+		})
+	}
+	byCode := map[string]float64{}
+	for _, tc := range traffic {
+		byCode[strconv.Itoa(tc.wantCode)]++
+	}
+
+	resp, err := c.Get(d.MetricsURL + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("scrape = %d", resp.StatusCode)
+	}
+	format := expfmt.ResponseFormat(resp.Header)
+	t.Logf("scrape Content-Type %q → format %q", resp.Header.Get("Content-Type"), format)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	t.Logf("scrape: %d metric families", len(families))
+
+	sum := func(name string, want map[string]string) float64 {
+		mf, ok := families[name]
+		if !ok {
+			return -1
+		}
+		total := 0.0
+		for _, m := range mf.GetMetric() {
+			if !hasLabels(m, want) {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				total += m.Counter.GetValue()
+			case m.Gauge != nil:
+				total += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				total += float64(m.Histogram.GetSampleCount())
+			case m.Untyped != nil:
+				total += m.Untyped.GetValue()
+			}
+		}
+		return total
+	}
+
+	checks := []struct {
+		name   string
+		series string
+		labels map[string]string
+		typ    dto.MetricType
+		ok     func(v float64) bool
+		want   string
+	}{
+		{"requests 200", "ezdfsd_http_requests_total", map[string]string{"code": "200", "method": "GET"}, dto.MetricType_COUNTER, eq(byCode["200"]), "= 200 requests sent"},
+		{"requests 206", "ezdfsd_http_requests_total", map[string]string{"code": "206"}, dto.MetricType_COUNTER, eq(byCode["206"]), "= 1"},
+		{"requests 304", "ezdfsd_http_requests_total", map[string]string{"code": "304"}, dto.MetricType_COUNTER, eq(byCode["304"]), "= 1"},
+		{"requests 404", "ezdfsd_http_requests_total", map[string]string{"code": "404"}, dto.MetricType_COUNTER, eq(byCode["404"]), "= 1"},
+		{"requests 405", "ezdfsd_http_requests_total", map[string]string{"code": "405", "method": "other"}, dto.MetricType_COUNTER, eq(byCode["405"]), "= 1"},
+		{"requests all", "ezdfsd_http_requests_total", nil, dto.MetricType_COUNTER, eq(float64(len(traffic))), "= every request sent"},
+		{"duration count", "ezdfsd_http_request_duration_seconds", nil, dto.MetricType_HISTOGRAM, eq(float64(len(traffic))), "= every request sent"},
+		{"response bytes", "ezdfsd_http_response_bytes_total", nil, dto.MetricType_COUNTER, eq(float64(bodyBytes)), "= body bytes the client read"},
+		{"in flight", "ezdfsd_http_requests_in_flight", nil, dto.MetricType_GAUGE, eq(0), "= 0 (the scrape is on the metrics listener)"},
+		{"memory tier lookups", "ezdfsd_metadata_lookups_total", map[string]string{"tier": "memory"}, dto.MetricType_COUNTER, gt(0), "> 0"},
+		{"memory tier hits", "ezdfsd_metadata_lookups_total", map[string]string{"tier": "memory", "result": "hit"}, dto.MetricType_COUNTER, gt(0), "> 0 (img asked 5 times)"},
+		{"db found", "ezdfsd_db_queries_total", map[string]string{"result": "found"}, dto.MetricType_COUNTER, between(2, 6), "2..6 (img, css; re-reads after TTL)"},
+		{"db not found", "ezdfsd_db_queries_total", map[string]string{"result": "not_found"}, dto.MetricType_COUNTER, gt(0), "> 0"},
+		{"db errors", "ezdfsd_db_queries_total", map[string]string{"result": "error"}, dto.MetricType_COUNTER, eq(0), "= 0"},
+		{"ready", "ezdfsd_ready", nil, dto.MetricType_GAUGE, eq(1), "= 1"},
+		{"dependency metadata", "ezdfsd_dependency_up", map[string]string{"dependency": "metadata_sqlite"}, dto.MetricType_GAUGE, eq(1), "= 1"},
+		{"dependency mountpoint", "ezdfsd_dependency_up", map[string]string{"dependency": "mountpoint"}, dto.MetricType_GAUGE, eq(1), "= 1"},
+		{"build info", "ezdfsd_build_info", map[string]string{"version": "opstest"}, dto.MetricType_GAUGE, eq(1), "= 1"},
+		{"goroutines", "go_goroutines", nil, dto.MetricType_GAUGE, gt(0), "> 0"},
+		{"rss", "process_resident_memory_bytes", nil, dto.MetricType_GAUGE, gt(1 << 20), "> 1 MiB"},
+	}
+	for _, tc := range checks {
+		t.Run(tc.name, func(t *testing.T) {
+			mf, ok := families[tc.series]
+			if !ok {
+				t.Fatalf("series %s missing from the scrape", tc.series)
+			}
+			if mf.GetType() != tc.typ {
+				t.Errorf("%s is a %v, want %v", tc.series, mf.GetType(), tc.typ)
+			}
+			if v := sum(tc.series, tc.labels); !tc.ok(v) {
+				t.Errorf("%s%v = %v, want %s", tc.series, tc.labels, v, tc.want)
+			}
+		})
+	}
+
+	t.Run("histogram buckets are cumulative and end at the count", func(t *testing.T) {
+		for _, m := range families["ezdfsd_http_request_duration_seconds"].GetMetric() {
+			h := m.GetHistogram()
+			prev := uint64(0)
+			for _, b := range h.GetBucket() {
+				if b.GetCumulativeCount() < prev {
+					t.Errorf("%v: bucket le=%v count %d < previous %d", m.GetLabel(), b.GetUpperBound(), b.GetCumulativeCount(), prev)
+				}
+				prev = b.GetCumulativeCount()
+			}
+			if prev > h.GetSampleCount() || h.GetSampleSum() < 0 {
+				t.Errorf("%v: last bucket %d, count %d, sum %v", m.GetLabel(), prev, h.GetSampleCount(), h.GetSampleSum())
+			}
+		}
+	})
+
+	t.Run("no label value holds a request path", func(t *testing.T) {
+		for name, mf := range families {
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					v := lp.GetValue()
+					if strings.Contains(v, "var/") || strings.Contains(v, "storage/") || strings.Contains(v, "cache/") ||
+						strings.Contains(v, ".jpg") || strings.Contains(v, ".css") || strings.HasPrefix(v, "/") {
+						t.Errorf("%s{%s=%q}: label value looks like a request path", name, lp.GetName(), v)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("GatherAndLint", func(t *testing.T) {
+		problems, err := testutil.GatherAndLint(d.App.Registry())
+		if err != nil {
+			t.Fatalf("GatherAndLint: %v", err)
+		}
+		for _, p := range problems {
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
+		t.Logf("GatherAndLint: %d problems", len(problems))
+	})
+
+	var names []string
+	for name := range families {
+		if strings.HasPrefix(name, "ezdfsd_") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	t.Logf("ezdfsd series in the scrape: %s", strings.Join(names, " "))
+}
+
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	matched := 0
+	for _, lp := range m.GetLabel() {
+		if v, ok := want[lp.GetName()]; ok && v == lp.GetValue() {
+			matched++
+		}
+	}
+	return matched == len(want)
+}
+
+func eq(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
+func gt(min float64) func(float64) bool  { return func(v float64) bool { return v > min } }
+func between(lo, hi float64) func(float64) bool {
+	return func(v float64) bool { return v >= lo && v <= hi }
+}
