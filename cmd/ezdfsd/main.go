@@ -79,9 +79,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
+		// The command line contract (issue 2): `ezdfsd --help` lists every setting with its
+		// environment variable, as `ezdfsd serve --help` does.
+		sub := "serve"
 		if len(rest) > 0 {
-			config.Usage(stdout, rest[0])
+			sub = rest[0]
 		}
+		fmt.Fprintln(stdout)
+		config.Usage(stdout, sub)
 		return 0
 	default:
 		fmt.Fprintf(stderr, "ezdfsd: unknown command %q\n\n%s", cmd, usage)
