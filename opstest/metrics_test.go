@@ -21,6 +21,7 @@ import (
 // names exist with the values that traffic implies; no label value carries a request path, and
 // testutil.GatherAndLint finds nothing in the registry.
 func TestMetricsScrape(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	const (
 		img     = "var/site/storage/images/a/b/photo.jpg"
