@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/internal/testenv"
+)
+
+// syncBuffer collects a command's output while it is still running.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runCmd runs one ezdfsd command line to completion.
+func runCmd(t *testing.T, environ []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb syncBuffer
+	code = run(context.Background(), args, environ, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, path string, data []byte, mtime int64) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if mtime != 0 {
+		tm := time.Unix(mtime, 0)
+		if err := os.Chtimes(path, tm, tm); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// phpString quotes s as a PHP single-quoted string literal.
+func phpString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// writeConfigPHP writes an eZ root's config.php with the cluster constants for a database.
+func writeConfigPHP(t *testing.T, root, host string, port int, user, pass, db, mount string) {
+	t.Helper()
+	writeFile(t, filepath.Join(root, "config.php"), []byte("<?php\n"+
+		"define( 'CLUSTER_STORAGE_BACKEND', 'dfsmysqli' );\n"+
+		"define( 'CLUSTER_STORAGE_HOST', "+phpString(host)+" );\n"+
+		"define( 'CLUSTER_STORAGE_PORT', "+strconv.Itoa(port)+" );\n"+
+		"define( 'CLUSTER_STORAGE_USER', "+phpString(user)+" );\n"+
+		"define( 'CLUSTER_STORAGE_PASS', "+phpString(pass)+" );\n"+
+		"define( 'CLUSTER_STORAGE_DB', "+phpString(db)+" );\n"+
+		"define( 'CLUSTER_STORAGE_CHARSET', 'utf8' );\n"+
+		"define( 'CLUSTER_MOUNT_POINT_PATH', "+phpString(mount)+" );\n"+
+		"?>\n"), 0)
+}
+
+func pngBytes(t *testing.T) []byte {
+	t.Helper()
+	m := image.NewNRGBA(image.Rect(0, 0, 40, 30))
+	for y := range 30 {
+		for x := range 40 {
+			m.Set(x, y, color.NRGBA{uint8(x * 6), uint8(y * 8), 128, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// importRow is one ezdfsfile row as MariaDB holds it.
+type importRow struct {
+	table, nameHash, nameTrunk, datatype, scope string
+	size, mtime                                 int64
+	expired                                     int
+}
+
+// TestImportCommand runs `ezdfsd import` on an eZ root whose config.php points at a fresh
+// MariaDB database, checks the rows in MariaDB itself, runs it again (nothing changes), then
+// runs `ezdfsd serve` on the same root and GETs the files.
+func TestImportCommand(t *testing.T) {
+	dsn := testenv.MySQLDatabase(t)
+	dc, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, portText, err := net.SplitHostPort(dc.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, mount := t.TempDir(), t.TempDir()
+	writeConfigPHP(t, root, host, port, dc.User, dc.Passwd, dc.DBName, mount)
+
+	const site = "var/ezdemo_site/"
+	pic := pngBytes(t)
+	files := []struct {
+		name     string
+		data     []byte
+		mtime    int64
+		table    string
+		datatype string
+		scope    string
+	}{
+		{site + "storage/images/design/logo/1-1-eng-GB/logo.png", pic, 1700000000, "ezdfsfile", "image/png", "image"},
+		// The content decides for images (clusterize.php uses eZMimeType::findByFileContents).
+		{site + "storage/images/design/logo/1-1-eng-GB/logo_large.jpg", pic, 1700000100, "ezdfsfile", "image/png", "image"},
+		{site + "cache/public/stylesheets/5b4c8e.css", []byte("body{margin:0}\n"), 1700000200, "ezdfsfile_cache", "text/css", "ezjscore"},
+		{site + "storage/original/application/4f1e2d.pdf", []byte("%PDF-1.4\n%manual\n"), 1700000300, "ezdfsfile", "application/pdf", "binaryfile"},
+	}
+	var total int
+	for _, f := range files {
+		writeFile(t, filepath.Join(root, filepath.FromSlash(f.name)), f.data, f.mtime)
+		total += len(f.data)
+	}
+
+	code, out, errOut := runCmd(t, nil, "import", "--ez-root", root, "--create-schema")
+	t.Logf("first import: %s", strings.TrimSpace(out))
+	if code != 0 {
+		t.Fatalf("import exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if want := fmt.Sprintf("imported %d (%d bytes), unchanged 0, skipped 0, failed 0", len(files), total); !strings.Contains(out, want) {
+		t.Errorf("first import printed %q, want it to contain %q", out, want)
+	}
+
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := map[string]importRow{}
+	for _, table := range []string{"ezdfsfile", "ezdfsfile_cache"} {
+		rows, err := db.Query("SELECT name, name_hash, name_trunk, datatype, scope, size, mtime, expired FROM " + table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var name string
+			r := importRow{table: table}
+			if err := rows.Scan(&name, &r.nameHash, &r.nameTrunk, &r.datatype, &r.scope, &r.size, &r.mtime, &r.expired); err != nil {
+				t.Fatal(err)
+			}
+			got[name] = r
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	if len(got) != len(files) {
+		t.Errorf("%d rows in MariaDB, want %d: %v", len(got), len(files), got)
+	}
+	for _, f := range files {
+		t.Run("row/"+filepath.Base(f.name), func(t *testing.T) {
+			sum := md5.Sum([]byte(f.name))
+			want := importRow{table: f.table, nameHash: hex.EncodeToString(sum[:]), nameTrunk: f.name, datatype: f.datatype,
+				scope: f.scope, size: int64(len(f.data)), mtime: f.mtime}
+			if r, ok := got[f.name]; !ok || r != want {
+				t.Errorf("row\n got %+v\nwant %+v", r, want)
+			}
+			onMount, err := os.ReadFile(filepath.Join(mount, filepath.FromSlash(f.name)))
+			if err != nil || !bytes.Equal(onMount, f.data) {
+				t.Errorf("mount point copy: %v (%d bytes, want %d)", err, len(onMount), len(f.data))
+			}
+		})
+	}
+
+	code, out, errOut = runCmd(t, nil, "import", "--ez-root", root)
+	t.Logf("second import: %s", strings.TrimSpace(out))
+	if code != 0 {
+		t.Fatalf("second import exit %d: %s", code, errOut)
+	}
+	if want := fmt.Sprintf("imported 0 (0 bytes), unchanged %d, skipped 0, failed 0", len(files)); !strings.Contains(out, want) {
+		t.Errorf("second import printed %q, want it to contain %q", out, want)
+	}
+
+	// Serve the same root exactly as a user would, and GET the imported files.
+	ctx, cancel := context.WithCancel(context.Background())
+	var serveOut, serveErr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--ez-root", root, "--listen", "127.0.0.1:0", "--metrics-listen", "",
+			"--serve-original", "--shutdown-timeout", "2s"}, nil, &serveOut, &serveErr)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exit %d\n%s", code, serveErr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+	addr := waitListening(t, &serveErr, done)
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	for _, f := range files {
+		t.Run("GET/"+filepath.Base(f.name), func(t *testing.T) {
+			resp, err := client.Get("http://" + addr + "/" + f.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctype := f.datatype
+			if strings.HasPrefix(ctype, "text/") {
+				ctype += ";charset=UTF-8"
+			}
+			if resp.StatusCode != 200 || !bytes.Equal(body, f.data) || resp.Header.Get("Content-Type") != ctype ||
+				resp.Header.Get("Etag") != fmt.Sprintf(`"%d-%d"`, f.mtime, len(f.data)) {
+				t.Errorf("%d %q ETag %q, %d bytes; want 200 %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"),
+					resp.Header.Get("Etag"), len(body), ctype, len(f.data))
+			}
+		})
+	}
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// waitListening waits for the serve command's "listening" log line and returns the address.
+func waitListening(t *testing.T, stderr *syncBuffer, done <-chan int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listeningRE.FindStringSubmatch(stderr.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d before listening:\n%s", code, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not log its address within 10s:\n%s", stderr.String())
+	return ""
+}
+
+// TestHelpListsEverySetting checks the command-line contract: `ezdfsd --help` and
+// `ezdfsd serve --help` list every setting's flag and environment variable.
+func TestHelpListsEverySetting(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"serve", "--help"}, {"serve", "-h"}, {"import", "--help"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := runCmd(t, nil, args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			settings := config.Settings()
+			if len(settings) < 40 {
+				t.Fatalf("only %d settings", len(settings))
+			}
+			for _, s := range settings {
+				if !regexp.MustCompile(`(?m)^\s*--` + regexp.QuoteMeta(s.Name) + `\b`).MatchString(out) {
+					t.Errorf("flag --%s not listed", s.Name)
+				}
+				if !strings.Contains(out, "env "+s.Env) {
+					t.Errorf("environment variable %s (for --%s) not listed", s.Env, s.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigRedactsSecrets runs `ezdfsd config` with secrets coming from every level (eZ's
+// config.php, the environment, flags): none is printed, and each setting says where it came from.
+func TestConfigRedactsSecrets(t *testing.T) {
+	root, mount := t.TempDir(), t.TempDir()
+	const dbPass = `p=a;s#s"w'rd`
+	writeConfigPHP(t, root, "db.internal", 3306, "ezp", dbPass, "ezp", mount)
+	const s3Secret = "S3-secret-from-env/xyz"
+	const dsnPass = "dsn-pass-on-the-command-line"
+	environ := []string{"EZDFSD_S3_SECRET_ACCESS_KEY=" + s3Secret, "EZDFSD_S3_ACCESS_KEY_ID=AKIAEXAMPLE"}
+
+	code, out, errOut := runCmd(t, environ, "config", "--ez-root", root)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"db-password = <redacted>", "s3-secret-access-key = <redacted>", "db-host = db.internal",
+		"mount-point = " + mount, "config.php"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config output lacks %q", want)
+		}
+	}
+	code, out2, errOut2 := runCmd(t, environ, "config", "--ez-root", root, "--mysql-dsn", "ezp:"+dsnPass+"@tcp(db:3306)/ezp")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut2)
+	}
+	for _, secret := range []string{dbPass, "s#s", s3Secret, dsnPass, "AKIAEXAMPLE"} {
+		for _, text := range []string{out, errOut, out2, errOut2} {
+			if strings.Contains(text, secret) {
+				t.Errorf("secret %q printed:\n%s", secret, text)
+			}
+		}
+	}
+}
+
+// TestBadCommandLines checks that mistakes exit 2 with a message naming the mistake.
+func TestBadCommandLines(t *testing.T) {
+	cases := []struct {
+		args []string
+		want []string // substrings of stderr
+	}{
+		{[]string{"serve", "--no-such-flag"}, []string{"no-such-flag", "not defined", "ezdfsd serve --help"}},
+		{[]string{"import", "--no-such-flag=1"}, []string{"no-such-flag", "not defined"}},
+		{[]string{"config", "--cache-ttl", "soon"}, []string{"cache-ttl", "duration"}},
+		{[]string{"serve", "--db-port", "99999"}, []string{"db-port", "range"}},
+		{[]string{"frobnicate"}, []string{`unknown command "frobnicate"`}},
+		{nil, []string{"Usage:"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, out, errOut := runCmd(t, nil, c.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2 (stdout %q)", code, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q lacks %q", errOut, w)
+				}
+			}
+		})
+	}
+}
