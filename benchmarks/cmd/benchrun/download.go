@@ -96,7 +96,6 @@ func cmdDownload(ctx context.Context, args []string) error {
 		ok     atomic.Int64
 	)
 	gate := make(chan struct{})
-	start := time.Now()
 	for range *n {
 		wg.Add(1)
 		go func() {
@@ -127,7 +126,7 @@ func cmdDownload(ctx context.Context, args []string) error {
 			mu.Unlock()
 		}()
 	}
-	start = time.Now()
+	start := time.Now()
 	close(gate)
 	wg.Wait()
 	el := time.Since(start)
