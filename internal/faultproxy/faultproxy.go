@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -90,13 +91,31 @@ func (p *Proxy) SetMode(m Mode) error {
 		p.ln.Close()
 		p.ln = nil
 	case m != Refuse && old == Refuse:
-		ln, err := net.Listen("tcp", p.addr)
+		ln, err := relisten(p.addr)
 		if err != nil {
 			return fmt.Errorf("faultproxy: re-listen %s: %w", p.addr, err)
 		}
 		p.serveLocked(ln)
 	}
 	return nil
+}
+
+// relistenFor bounds how long relisten waits for the port to come free.
+const relistenFor = 5 * time.Second
+
+// relisten listens on addr again. While the proxy refused, the port was free, and an outgoing
+// connection of any process (or a TCP self-connect of a client dialling the closed port, which
+// the Go dialer undoes at once) may hold it as its ephemeral port for a moment: bind then fails
+// with EADDRINUSE, so it is retried for a few seconds.
+func relisten(addr string) (net.Listener, error) {
+	deadline := time.Now().Add(relistenFor)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return ln, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Close stops the proxy and cuts every connection.
@@ -135,9 +154,14 @@ func (p *Proxy) serveLocked(ln net.Listener) {
 				c.Close()
 				return
 			}
+			mode := p.mode
+			if mode == Refuse { // accepted just before SetMode(Refuse) closed the listener
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
 			p.accepted++
 			p.conns[c] = struct{}{}
-			mode := p.mode
 			p.mu.Unlock()
 			p.wg.Add(1)
 			go func() {
