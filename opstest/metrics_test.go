@@ -1,7 +1,9 @@
 package opstest
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +15,12 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/daemon"
+	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/metadata"
+	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 )
 
 // TestMetricsScrape sends one request of each interesting kind to the real daemon, scrapes
@@ -221,4 +228,77 @@ func eq(want float64) func(float64) bool { return func(v float64) bool { return 
 func gt(min float64) func(float64) bool  { return func(v float64) bool { return v > min } }
 func between(lo, hi float64) func(float64) bool {
 	return func(v float64) bool { return v >= lo && v <= hi }
+}
+
+// TestMetricsLintAllComponents builds the daemon with every component that registers metrics
+// (MariaDB store, memcached and in-process caches, mount point and S3 backends, concurrency
+// limit, readiness) and lints the whole registry as Prometheus' promtool would.
+func TestMetricsLintAllComponents(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.MySQLDatabase(t)
+	s3 := testenv.S3Server(t)
+	cfg, err := config.Load([]string{"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0",
+		"--metadata=mysql", "--mysql-dsn=" + dsn, "--mount-point=" + t.TempDir(),
+		"--memcached=" + strings.Join(testenv.MemcachedAddrs(t), ","),
+		"--path-backend=storage/images-versioned=eZDFSFileHandlerDFSAmazon",
+		"--s3-bucket=opstest-lint", "--s3-region=us-east-1", "--s3-endpoint=" + s3.Endpoint, "--s3-path-style=true",
+		"--s3-access-key-id=" + s3.AccessKey, "--s3-secret-access-key=" + s3.SecretKey}, nil)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config.Validate: %v", err)
+	}
+	app, err := daemon.New(context.Background(), cfg, nil, "opstest")
+	if err != nil {
+		t.Fatalf("daemon.New: %v", err)
+	}
+	t.Cleanup(func() { app.Close(context.Background()) })
+	// Labelled series only appear once observed: one miss per backend (the S3 bucket does not
+	// exist, so that one is an S3 error) through the real handler.
+	st := sqlstoreFor(t, dsn)
+	for _, target := range []string{"/var/site/storage/images/a/x.jpg", "/var/site/storage/images-versioned/a/x.jpg"} {
+		putRow(t, st, metadata.File{Name: strings.TrimPrefix(target, "/"), Datatype: "image/jpeg", Size: 10, MTime: 1700000000})
+		rec := httptest.NewRecorder()
+		app.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		t.Logf("GET %s = %d", target, rec.Code)
+	}
+	mfs, err := app.Registry().Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		if n := mf.GetName(); strings.HasPrefix(n, "ezdfsd_") {
+			names = append(names, n)
+		}
+	}
+	for _, want := range []string{"ezdfsd_memcached_errors_total", "ezdfsd_s3_requests_total", "ezdfsd_db_queries_total", "ezdfsd_http_requests_total"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("%s not registered (have %v)", want, names)
+		}
+	}
+	problems, err := testutil.GatherAndLint(app.Registry())
+	if err != nil {
+		t.Fatalf("GatherAndLint: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	t.Logf("GatherAndLint over %d families (%d ezdfsd_*): %d problems", len(mfs), len(names), len(problems))
+}
+
+// sqlstoreFor opens the MariaDB database at dsn with eZ's tables created.
+func sqlstoreFor(t *testing.T, dsn string) *sqlstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlstore.OpenMySQL(ctx, dsn, sqlstore.Config{Tables: dfs.DefaultTables().Names()}, nil)
+	if err != nil {
+		t.Fatalf("open MariaDB: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateSchema(ctx); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	return s
 }
