@@ -1,11 +1,6 @@
 package config
 
-import (
-	"net"
-	"strconv"
-
-	"github.com/go-sql-driver/mysql"
-)
+import "github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 
 // MySQLDSN returns the go-sql-driver/mysql DSN to open and true when Metadata is "mysql":
 // mysql-dsn as given, or one built from the db-* settings with interpolateParams=true, the
@@ -21,23 +16,14 @@ func (c *Config) MySQLDSN() (string, bool) {
 }
 
 func buildDSN(db DB) string {
-	cfg := mysql.NewConfig()
-	cfg.User = db.User
-	cfg.Passwd = db.Password
-	cfg.DBName = db.Name
-	if db.Socket != "" {
-		cfg.Net, cfg.Addr = "unix", db.Socket
-	} else {
-		host := db.Host
-		if host == "" {
-			host = "127.0.0.1"
-		}
-		cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(host, strconv.Itoa(db.Port))
-	}
-	if db.Charset != "" {
-		_ = cfg.Apply(mysql.Charset(db.Charset, "")) // Charset never fails
-	}
-	cfg.Timeout = db.Timeout
-	cfg.InterpolateParams = true
-	return cfg.FormatDSN()
+	return sqlstore.MySQLParams{
+		Host:           db.Host,
+		Port:           db.Port,
+		Socket:         db.Socket,
+		User:           db.User,
+		Password:       db.Password,
+		Database:       db.Name,
+		Charset:        db.Charset,
+		ConnectTimeout: db.Timeout,
+	}.DSN()
 }
