@@ -102,6 +102,26 @@ func percentDecode(s string) (string, error) {
 	return b.String(), nil
 }
 
+// RawURLDecode decodes every valid %XX once and keeps invalid escapes literally, exactly as PHP's
+// rawurldecode (the legacy gateway's decoding). It is for showing a refused target, never for
+// looking a name up: NameFromTarget is strict.
+func RawURLDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			i += 2
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

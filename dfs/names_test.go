@@ -174,3 +174,19 @@ func FuzzNameFromTarget(f *testing.F) {
 		}
 	})
 }
+
+func TestRawURLDecode(t *testing.T) {
+	for in, want := range map[string]string{
+		"a%20b":     "a b",
+		"100%":      "100%",
+		"%zz%41":    "%zzA",
+		"%4":        "%4",
+		"a+b":       "a+b",
+		"%2541":     "%41",
+		"no-escape": "no-escape",
+	} {
+		if got := RawURLDecode(in); got != want {
+			t.Errorf("RawURLDecode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

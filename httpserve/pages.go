@@ -156,17 +156,7 @@ func displayName(target string) string {
 	if len(target) > 3*dfs.MaxNameLength {
 		target = target[:3*dfs.MaxNameLength]
 	}
-	var b strings.Builder
-	b.Grow(len(target))
-	for i := 0; i < len(target); i++ {
-		c := target[i]
-		if c == '%' && i+2 < len(target) && isHexDigit(target[i+1]) && isHexDigit(target[i+2]) {
-			c = unhexDigit(target[i+1])<<4 | unhexDigit(target[i+2])
-			i += 2
-		}
-		b.WriteByte(c)
-	}
-	name := strings.TrimLeft(b.String(), "/")
+	name := strings.TrimLeft(dfs.RawURLDecode(target), "/")
 	if len(name) > dfs.MaxNameLength {
 		name = name[:dfs.MaxNameLength]
 	}
@@ -179,19 +169,4 @@ func displayName(target string) string {
 		}, name)
 	}
 	return name
-}
-
-func isHexDigit(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhexDigit(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
 }
