@@ -138,12 +138,14 @@ func (m *MountPoint) Open(ctx context.Context, name string) (storage.Object, err
 		return nil, fmt.Errorf("mountpoint: %q is not a regular file (mode %#o): %w", name, st.Mode&unix.S_IFMT, storage.ErrNotExist)
 	}
 	// O_NONBLOCK only guarded the open against FIFOs; clear it so os.NewFile treats the fd as a
-	// plain blocking file (no poller registration attempt).
-	if err := unix.SetNonblock(fd, false); err != nil {
+	// plain blocking file (no poller registration attempt). The only F_SETFL flag the open set
+	// is O_NONBLOCK, so setting the flags to 0 clears exactly it, in one fcntl instead of
+	// unix.SetNonblock's read-modify-write pair.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, 0); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("mountpoint: fcntl %q: %w", name, classify(err))
 	}
-	return &object{f: os.NewFile(uintptr(fd), name), size: st.Size}, nil
+	return &object{f: os.NewFile(uintptr(fd), name), size: st.Size, atStart: true}, nil
 }
 
 // openBeneath opens path relative to the root without ever leaving it.
@@ -297,6 +299,9 @@ type object struct {
 	f      *os.File
 	size   int64
 	closed bool
+	// atStart is true until the first Range: the file offset is then known to be 0, and a
+	// Range from offset 0 needs no lseek.
+	atStart bool
 }
 
 // Size returns the file's size when it was opened.
@@ -318,9 +323,12 @@ func (o *object) Range(ctx context.Context, off, n int64) (io.Reader, error) {
 	if off < 0 || n < 0 {
 		return nil, fmt.Errorf("mountpoint: range %q: invalid range off=%d n=%d", o.f.Name(), off, n)
 	}
-	if _, err := o.f.Seek(off, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("mountpoint: seek %q: %w", o.f.Name(), classify(err))
+	if !o.atStart || off != 0 {
+		if _, err := o.f.Seek(off, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("mountpoint: seek %q: %w", o.f.Name(), classify(err))
+		}
 	}
+	o.atStart = false
 	lr := &io.LimitedReader{R: o.f, N: n}
 	if off+n <= o.size {
 		return lr, nil
