@@ -28,6 +28,9 @@ type Result struct {
 	PeakRSSMiB float64          `json:"peak_rss_mib,omitempty"`
 	HWMMiB     float64          `json:"vm_hwm_mib,omitempty"`
 	DBQueries  float64          `json:"db_queries,omitempty"`
+	// CPUPerReqUs is the server's CPU time (user+system, all its processes) per request, in µs:
+	// a figure that the shared cores disturb less than throughput does.
+	CPUPerReqUs float64 `json:"server_cpu_us_per_req,omitempty"`
 	Note       string           `json:"note,omitempty"`
 }
 
@@ -55,6 +58,9 @@ func appendResult(path string, r Result) error {
 
 func extra(r Result) string {
 	s := ""
+	if r.CPUPerReqUs > 0 {
+		s += fmt.Sprintf("  server CPU %.1f µs/req", r.CPUPerReqUs)
+	}
 	if r.MBps > 0 {
 		s += fmt.Sprintf("  %.0f MiB/s", r.MBps)
 	}

@@ -111,8 +111,8 @@ func writeTables(b *strings.Builder, groups map[[3]string]*group, order [][3]str
 		runs = max(runs, len(g.runs))
 	}
 	fmt.Fprintf(b, "## Side by side (each figure the median of %d runs)\n\n", runs)
-	b.WriteString("| scenario | mode | ezdfsd req/s | baseline | baseline req/s | throughput ratio | ezdfsd p50 / p99 ms | baseline p50 / p99 ms | p50 ratio | p99 ratio | ezdfsd ok |\n")
-	b.WriteString("|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| scenario | mode | ezdfsd req/s | baseline | baseline req/s | throughput ratio | ezdfsd p50 / p99 ms | baseline p50 / p99 ms | p50 ratio | p99 ratio | ezdfsd ok | server CPU µs/req ezdfsd / baseline |\n")
+	b.WriteString("|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range []string{"hot", "nocache", "s3"} {
 		for _, k := range order {
 			if k[0] != s || k[1] != "ezdfsd" {
@@ -131,10 +131,18 @@ func writeTables(b *strings.Builder, groups map[[3]string]*group, order [][3]str
 				bt = fmt.Sprintf("%.0f", base.med(thr))
 				bp50, bp99 = fmt.Sprintf("%.3f", base.med(p50)), fmt.Sprintf("%.3f", base.med(p99))
 			}
-			fmt.Fprintf(b, "| %s | %s | %.0f | %s | %s | %s | %.3f / %.3f | %s / %s | %s | %s | %.2f%% |\n",
+			cpuUs := func(r Result) float64 { return r.CPUPerReqUs }
+			cpu := "–"
+			if e.med(cpuUs) > 0 {
+				cpu = fmt.Sprintf("%.1f / –", e.med(cpuUs))
+				if base.med(cpuUs) > 0 {
+					cpu = fmt.Sprintf("%.1f / %.1f", e.med(cpuUs), base.med(cpuUs))
+				}
+			}
+			fmt.Fprintf(b, "| %s | %s | %.0f | %s | %s | %s | %.3f / %.3f | %s / %s | %s | %s | %.2f%% | %s |\n",
 				scenarioTitle[s], k[2], e.med(thr), side, bt, ratio(e.med(thr), base.med(thr)),
 				e.med(p50), e.med(p99), bp50, bp99, ratio(e.med(p50), base.med(p50)), ratio(e.med(p99), base.med(p99)),
-				100*e.med(succ))
+				100*e.med(succ), cpu)
 		}
 	}
 	// cache on vs off, same mode

@@ -119,6 +119,7 @@ func cmdVegeta(_ context.Context, args []string) error {
 	fs.StringVar(&r.Mode, "mode", "", "mode")
 	fs.IntVar(&r.Run, "run", 0, "run number")
 	in := fs.String("in", "-", "report file (- = stdin)")
+	cpu := fs.Float64("server-cpu-seconds", 0, "CPU seconds the server used during the attack (0 = unknown)")
 	out := fs.String("out", "-", "results file (JSON lines)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -143,6 +144,9 @@ func cmdVegeta(_ context.Context, args []string) error {
 	r.BytesIn = v.BytesIn.Total
 	if d := time.Duration(v.Duration + v.Wait); d > 0 {
 		r.MBps = float64(v.BytesIn.Total) / (1 << 20) / d.Seconds()
+	}
+	if *cpu > 0 && v.Requests > 0 {
+		r.CPUPerReqUs = *cpu * 1e6 / float64(v.Requests)
 	}
 	if len(v.Errors) > 0 {
 		r.Note = strings.Join(v.Errors[:min(3, len(v.Errors))], "; ")
