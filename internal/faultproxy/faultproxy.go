@@ -8,7 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -43,9 +47,10 @@ type Proxy struct {
 	wg       sync.WaitGroup
 }
 
-// Start listens on a free loopback port and forwards to target.
+// Start listens on a free loopback port below the kernel's ephemeral range and forwards to
+// target.
 func Start(target string) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenOutsideEphemeral()
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: %w", err)
 	}
@@ -100,13 +105,37 @@ func (p *Proxy) SetMode(m Mode) error {
 	return nil
 }
 
+// listenOutsideEphemeral listens on a random free loopback port below the ephemeral port range.
+// A port inside that range cannot be reliably listened on again after Refuse: a client dialling
+// the closed port can be given that very port as its own (a TCP self-connect; the Go dialer
+// undoes it), and the undone connection then holds the port in TIME_WAIT for a minute, which
+// blocks a new listener (seen in the fault suite as "bind: address already in use").
+func listenOutsideEphemeral() (net.Listener, error) {
+	low := 32768 // Linux default net.ipv4.ip_local_port_range
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	if low > 2048 {
+		for range 100 {
+			port := 1024 + rand.IntN(low-1024)
+			if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+				return ln, nil
+			}
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
 // relistenFor bounds how long relisten waits for the port to come free.
 const relistenFor = 5 * time.Second
 
-// relisten listens on addr again. While the proxy refused, the port was free, and an outgoing
-// connection of any process (or a TCP self-connect of a client dialling the closed port, which
-// the Go dialer undoes at once) may hold it as its ephemeral port for a moment: bind then fails
-// with EADDRINUSE, so it is retried for a few seconds.
+// relisten listens on addr again. While the proxy refused, the port was free and may be held
+// for a moment by another socket (see listenOutsideEphemeral): bind then fails with EADDRINUSE,
+// so it is retried for a few seconds.
 func relisten(addr string) (net.Listener, error) {
 	deadline := time.Now().Add(relistenFor)
 	for {
