@@ -49,7 +49,7 @@ const (
 
 	clientTimeout   = 5 * time.Second // every load request's deadline
 	uncachedBound   = 3 * time.Second // db-timeout 500ms: uncached names must answer well within
-	workers         = 8 // 3 hot NFS, 3 hot S3, 2 uncached: a slow kind cannot starve the others
+	workers         = 8               // 3 hot NFS, 3 hot S3, 2 uncached: a slow kind cannot starve the others
 	workerPause     = 5 * time.Millisecond
 	faultDuration   = 3 * time.Second
 	recoverDuration = 2 * time.Second
@@ -388,12 +388,11 @@ func (g *loadGen) halt() {
 // fault is one injected failure and what each kind of request must answer while it lasts
 // (0: 200 for hot kinds and 404 for uncached names, as with everything up).
 type fault struct {
-	name        string
-	inject      func()
-	heal        func()
-	hotS3Code   int // 503 while S3 is down
-	uncached    int // 503 while the database is down
-	coldBackend string
+	name      string
+	inject    func()
+	heal      func()
+	hotS3Code int // 503 while S3 is down
+	uncached  int // 503 while the database is down
 }
 
 func TestFaultInjection(t *testing.T) {
