@@ -80,7 +80,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, version s
 	if err != nil {
 		return nil, err
 	}
-	a.handler = ops.LimitConcurrency(h, cfg.MaxConcurrentFetches, httpserve.DefaultRetryAfter, a.reg)
+	retryAfter := cfg.RetryAfter // the overload 503 says what the handler's 503s say
+	if retryAfter <= 0 {
+		retryAfter = httpserve.DefaultRetryAfter
+	}
+	a.handler = ops.LimitConcurrency(h, cfg.MaxConcurrentFetches, retryAfter, a.reg)
 	a.readiness = ops.NewReadiness(checks, readinessInterval, readinessTimeout, a.reg, logger)
 	return a, nil
 }
