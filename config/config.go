@@ -166,6 +166,9 @@ type Config struct {
 	CacheTTL, CacheNegativeTTL, StaleIfError time.Duration
 	// Memcached lists host:port servers of a shared metadata cache (empty = none).
 	Memcached []string
+	// MemcachedFrom is a stash YAML or php.ini/php-fpm file Memcached was read from, when
+	// Memcached was not given directly.
+	MemcachedFrom string
 	// MemcachedDiscovery is an ElastiCache configuration endpoint host:port ("" = none).
 	MemcachedDiscovery string
 	// MemcachedPrefix prefixes every key (default "ezdfsd:").
@@ -356,7 +359,25 @@ func Load(args, environ []string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", redactError(c, err))
 	}
 	c.resolveAuto()
+	if err := c.resolveMemcachedFrom(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	return c, nil
+}
+
+// resolveMemcachedFrom fills Memcached from the memcached-from file when no level gave
+// memcached itself.
+func (c *Config) resolveMemcachedFrom() error {
+	if c.MemcachedFrom == "" || c.sources["memcached"].Kind != FromDefault {
+		return nil
+	}
+	servers, err := ezsettings.MemcachedServers(c.MemcachedFrom)
+	if err != nil {
+		return fmt.Errorf("memcached-from (%s): %w", c.sources["memcached-from"], err)
+	}
+	c.Memcached = servers
+	c.sources["memcached"] = Source{Kind: c.sources["memcached-from"].Kind, Where: c.MemcachedFrom}
+	return nil
 }
 
 // highest returns the last assignment of name at the highest level collected so far.

@@ -480,6 +480,8 @@ func sampleValue(s Info) string {
 		return "json"
 	case "log-level":
 		return "warn"
+	case "memcached-from":
+		return "testdata/php-fpm-www.conf"
 	}
 	return "x:1"
 }
@@ -574,4 +576,33 @@ func FuzzConfigFile(f *testing.F) {
 		_ = c.Validate()
 		c.Dump(discard{})
 	})
+}
+
+func TestMemcachedFrom(t *testing.T) {
+	dir := t.TempDir()
+	yml := filepath.Join(dir, "ezpublish_prod.yml")
+	if err := os.WriteFile(yml, []byte("stash:\n  caches:\n    default:\n      drivers: [Memcache]\n      Memcache:\n        servers:\n          - {server: 10.1.0.1, port: 11211}\n          - {server: 10.1.0.2}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load([]string{"--memcached-from", yml}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Memcached, ","); got != "10.1.0.1:11211,10.1.0.2:11211" {
+		t.Errorf("Memcached = %q", got)
+	}
+	if src := c.Source("memcached"); src.Kind != FromFlag || src.Where != yml {
+		t.Errorf("source = %+v", src)
+	}
+	// An explicit --memcached wins over the file.
+	c, err = Load([]string{"--memcached-from", yml}, []string{"EZDFSD_MEMCACHED=127.0.0.1:11311"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Memcached, ","); got != "127.0.0.1:11311" {
+		t.Errorf("explicit memcached lost: %q", got)
+	}
+	if _, err := Load([]string{"--memcached-from", filepath.Join(dir, "missing.yml")}, nil); err == nil || !strings.Contains(err.Error(), "memcached-from (flag:--memcached-from)") {
+		t.Errorf("missing file error = %v", err)
+	}
 }

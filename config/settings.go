@@ -201,6 +201,7 @@ var table = withEnv([]setting{
 	duration("cache-negative-ttl", "2s", "cache", "freshness of a cached \"no such row\"", func(c *Config) *time.Duration { return &c.CacheNegativeTTL }),
 	duration("stale-if-error", "5m", "cache", "serve a stale row this long while the database is down", func(c *Config) *time.Duration { return &c.StaleIfError }),
 	memcachedSetting(),
+	str("memcached-from", "", "cache", "read the memcached servers from the site's eZ 5 stash config (*.yml: stash.caches.*.Memcache.servers) or php.ini / php-fpm pool file (session.save_path) when --memcached is not given", func(c *Config) *string { return &c.MemcachedFrom }),
 	str("memcached-discovery", "", "cache", "ElastiCache configuration endpoint host:port (\"\" = none)", func(c *Config) *string { return &c.MemcachedDiscovery }),
 	str("memcached-prefix", "ezdfsd:", "cache", "memcached key prefix", func(c *Config) *string { return &c.MemcachedPrefix }),
 	duration("memcached-timeout", "100ms", "cache", "timeout of one memcached operation", func(c *Config) *time.Duration { return &c.MemcachedTimeout }),
