@@ -208,6 +208,13 @@ func writeTables(b *strings.Builder, groups map[[3]string]*group, order [][3]str
 			if base, _ := baselineFor("hot", k[2]); base != nil {
 				r := groups[k].med(thr) / base.med(thr)
 				fmt.Fprintf(b, "| hot path ≥ 0.8× nginx static throughput (%s) | %.2f× | %s |\n", k[2], r, verdict(r >= 0.8))
+				cpuUs := func(r Result) float64 { return r.CPUPerReqUs }
+				if e, n := groups[k].med(cpuUs), base.med(cpuUs); e > 0 && n > 0 {
+					// When the load generator, not the server, limits throughput (shared cores),
+					// the throughput ratio flatters the slower server; CPU per request does not.
+					c := n / e
+					fmt.Fprintf(b, "| same, as CPU efficiency: nginx µs/req ÷ ezdfsd µs/req (%s; the throughput ratio of a CPU-bound core) | %.2f× | %s |\n", k[2], c, verdict(c >= 0.8))
+				}
 			}
 		}
 	}
