@@ -31,7 +31,7 @@ type Result struct {
 	// CPUPerReqUs is the server's CPU time (user+system, all its processes) per request, in µs:
 	// a figure that the shared cores disturb less than throughput does.
 	CPUPerReqUs float64 `json:"server_cpu_us_per_req,omitempty"`
-	Note       string           `json:"note,omitempty"`
+	Note        string  `json:"note,omitempty"`
 }
 
 func appendResult(path string, r Result) error {

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestSummarize(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name          string
+		in            []time.Duration
+		p50, p99, max float64
+	}{
+		{"empty", nil, 0, 0, 0},
+		{"one", []time.Duration{3 * ms}, 3, 3, 3},
+		{"unsorted", []time.Duration{5 * ms, 1 * ms, 3 * ms, 2 * ms, 4 * ms}, 3, 5, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := summarize(tc.in)
+			if s.p50 != tc.p50 || s.p99 != tc.p99 || s.max != tc.max {
+				t.Errorf("summarize = %+v, want p50 %v p99 %v max %v", s, tc.p50, tc.p99, tc.max)
+			}
+		})
+	}
+}
+
+func TestGroupMedian(t *testing.T) {
+	tests := []struct {
+		name string
+		thr  []float64
+		want float64
+	}{
+		{"odd", []float64{30, 10, 20}, 20},
+		{"even", []float64{10, 40, 20, 30}, 25},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &group{}
+			for _, v := range tc.thr {
+				g.runs = append(g.runs, Result{Throughput: v})
+			}
+			if got := g.med(thr); got != tc.want {
+				t.Errorf("median = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if got := (*group)(nil).med(thr); got != 0 {
+		t.Errorf("nil group median = %v", got)
+	}
+}
+
+func TestZipfSequenceIsSkewedAndSeeded(t *testing.T) {
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = string(rune('a'+i%26)) + string(rune('0'+i/26%10)) + string(rune('A'+i/260))
+	}
+	a, b := zipfSequence(names, 20000, 1.1, 7), zipfSequence(names, 20000, 1.1, 7)
+	counts := map[string]int{}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed, different sequence at %d", i)
+		}
+		counts[a[i]]++
+	}
+	top := 0
+	for _, c := range counts {
+		top = max(top, c)
+	}
+	// Uniform would give 20 per name; Zipf s=1.1 gives the top name a large share.
+	if top < 1000 || len(counts) < 100 {
+		t.Errorf("top name %d hits, %d distinct names: not Zipf-like", top, len(counts))
+	}
+}
+
+func TestScrapeSum(t *testing.T) {
+	page := "# HELP ezdfsd_db_queries_total x\n# TYPE ezdfsd_db_queries_total counter\n" +
+		"ezdfsd_db_queries_total{result=\"found\"} 3\nezdfsd_db_queries_total{result=\"not_found\"} 2\n" +
+		"ezdfsd_db_queries_total_other 100\nezdfsd_db_query_duration_seconds_count 5\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(page)) }))
+	defer srv.Close()
+	tests := []struct {
+		metric  string
+		want    float64
+		wantErr bool
+	}{
+		{"ezdfsd_db_queries_total", 5, false},
+		{"ezdfsd_db_query_duration_seconds_count", 5, false},
+		{"ezdfsd_missing_total", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.metric, func(t *testing.T) {
+			got, err := scrapeSum(context.Background(), srv.URL, tc.metric)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("scrapeSum = %v, %v; want %v (error %v)", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
