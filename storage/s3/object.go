@@ -19,9 +19,11 @@ import (
 
 // object is one cluster file in the bucket; it holds at most one open response body.
 type object struct {
-	s      *S3
-	key    string
-	body   io.ReadCloser
+	s    *S3
+	key  string
+	body io.ReadCloser
+	// cancel releases the context of the open body's GetObject (nil when none is open).
+	cancel context.CancelFunc
 	closed bool
 }
 
@@ -49,16 +51,31 @@ func (o *object) Range(ctx context.Context, off, n int64) (io.Reader, error) {
 	}
 	s := o.s
 	start := time.Now()
-	out, err := s.client.GetObject(ctx, &awss3.GetObjectInput{
+	// FirstByteTimeout bounds the whole wait for response headers, retries included: the
+	// transport's per-attempt header timeout alone would let MaxAttempts slow attempts add up.
+	// The timer only covers the headers; once they are in, the body streams under ctx.
+	getCtx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(s.cfg.FirstByteTimeout, cancel)
+	out, err := s.client.GetObject(getCtx, &awss3.GetObjectInput{
 		Bucket: aws.String(s.cfg.Bucket),
 		Key:    aws.String(o.key),
 		Range:  aws.String("bytes=" + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(off+n-1, 10)),
 	})
+	inTime := timer.Stop()
+	if err == nil && !inTime {
+		out.Body.Close() // the headers came, but the deadline cancelled the body's context
+		err = errors.New("response headers arrived at the deadline")
+	}
 	if err != nil {
+		cancel()
+		if !inTime && ctx.Err() == nil {
+			err = fmt.Errorf("no response headers within %v over all attempts: %w (%v)", s.cfg.FirstByteTimeout, context.DeadlineExceeded, err)
+		}
 		return nil, s.fail(ctx, opGet, o.key, err)
 	}
 	if err := checkLength(out, off, n); err != nil {
 		out.Body.Close()
+		cancel()
 		s.metrics.request(opGet, resultError)
 		s.metrics.errors.WithLabelValues(kindShort).Inc()
 		s.log.Warn("s3: object shorter than requested", "bucket", s.cfg.Bucket, "key", o.key, "err", err)
@@ -66,7 +83,7 @@ func (o *object) Range(ctx context.Context, off, n int64) (io.Reader, error) {
 	}
 	s.metrics.firstByte.Observe(time.Since(start).Seconds())
 	s.metrics.request(opGet, resultOK)
-	o.body = out.Body
+	o.body, o.cancel = out.Body, cancel
 	return &bodyReader{o: o, ctx: ctx, body: out.Body, left: n, want: n}, nil
 }
 
@@ -111,6 +128,10 @@ func (o *object) closeBody() {
 	if o.body != nil {
 		o.body.Close()
 		o.body = nil
+	}
+	if o.cancel != nil {
+		o.cancel()
+		o.cancel = nil
 	}
 }
 

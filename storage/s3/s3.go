@@ -63,8 +63,9 @@ type Config struct {
 	Profile string
 	// MaxIdleConnsPerHost bounds the kept-alive connections to the endpoint (default 256).
 	MaxIdleConnsPerHost int
-	// FirstByteTimeout bounds the wait for response headers of every request (default 10s).
-	// There is no overall client timeout: GetObject bodies may stream for minutes.
+	// FirstByteTimeout bounds the wait for response headers of every request, and for a
+	// GetObject the whole wait across all of the retryer's attempts (default 10s). There is no
+	// overall client timeout: GetObject bodies may stream for minutes.
 	FirstByteTimeout time.Duration
 	// RequestTimeout bounds each attempt of the small calls (HeadBucket, PutObject, each
 	// multipart part, create/complete/abort) from request to parsed answer (default 30s).

@@ -380,6 +380,34 @@ func TestFirstByteTimeout(t *testing.T) {
 	}
 }
 
+// TestFirstByteTimeoutSpansRetries: a hung endpoint costs one FirstByteTimeout per GetObject,
+// not MaxAttempts of them (seen in the fault suite: 3 x 1 s per request before this bound).
+func TestFirstByteTimeoutSpansRetries(t *testing.T) {
+	release := make(chan struct{})
+	var attempts atomic.Int32
+	s, _ := scripted(t, func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}, Config{MaxAttempts: 3, FirstByteTimeout: 300 * time.Millisecond})
+	defer close(release)
+	start := time.Now()
+	_, err := storagetest.ReadRange(context.Background(), s, "var/hung", 0, 10)
+	took := time.Since(start)
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("error %v, want storage.ErrUnavailable", err)
+	}
+	// Three attempts would take at least 900 ms; one budget is 300 ms (generous slack for a busy machine).
+	if took >= 850*time.Millisecond {
+		t.Errorf("GetObject on a hung endpoint took %v with %d attempts; want one 300ms budget", took, attempts.Load())
+	}
+	if got := testutil.ToFloat64(s.metrics.errors.WithLabelValues(kindTimeout)); got != 1 {
+		t.Errorf("errors_total{kind=timeout} = %v, want 1", got)
+	}
+}
+
 // TestRequestTimeout: HeadBucket attempts are bounded by RequestTimeout even when headers
 // would come later than that.
 func TestRequestTimeout(t *testing.T) {
