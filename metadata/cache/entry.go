@@ -17,6 +17,7 @@ const (
 	DefaultNegativeTTL   = 2 * time.Second
 	DefaultStaleIfError  = 5 * time.Minute
 	DefaultLookupTimeout = 3 * time.Second
+	DefaultErrorBackoff  = time.Second
 )
 
 // Config sets the freshness rules shared by all tiers.
@@ -37,6 +38,11 @@ type Config struct {
 	// LookupTimeout bounds the coalesced lower lookup, which does not inherit the first
 	// caller's cancellation. Zero means DefaultLookupTimeout.
 	LookupTimeout time.Duration
+	// ErrorBackoff is how long after the store failed (ErrUnavailable) Memory serves usable
+	// stale entries at once, without asking the store again, so a hung database costs one
+	// timeout per ErrorBackoff instead of one per request. Names with no usable stale entry
+	// are still looked up. Zero means DefaultErrorBackoff. Unused by Memcached.
+	ErrorBackoff time.Duration
 }
 
 // DefaultConfig returns the recommended settings, stale-if-error included.
@@ -47,6 +53,7 @@ func DefaultConfig() Config {
 		NegativeTTL:   DefaultNegativeTTL,
 		StaleIfError:  DefaultStaleIfError,
 		LookupTimeout: DefaultLookupTimeout,
+		ErrorBackoff:  DefaultErrorBackoff,
 	}
 }
 
@@ -65,6 +72,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("metadata cache: StaleIfError %s < 0 (use 0 to turn it off)", c.StaleIfError)
 	case c.LookupTimeout < 0:
 		return fmt.Errorf("metadata cache: LookupTimeout %s < 0", c.LookupTimeout)
+	case c.ErrorBackoff < 0:
+		return fmt.Errorf("metadata cache: ErrorBackoff %s < 0", c.ErrorBackoff)
 	}
 	return nil
 }
@@ -82,6 +91,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LookupTimeout <= 0 {
 		c.LookupTimeout = DefaultLookupTimeout
+	}
+	if c.ErrorBackoff <= 0 {
+		c.ErrorBackoff = DefaultErrorBackoff
 	}
 	if c.StaleIfError < 0 {
 		c.StaleIfError = 0

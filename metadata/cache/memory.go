@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ezdfsd/ezdfsd/metadata"
@@ -29,6 +30,8 @@ type Memory struct {
 	logger   *slog.Logger
 	staleLog logLimiter
 	now      func() time.Time
+	// downUntil (Unix nanoseconds) is when the last store failure's ErrorBackoff ends.
+	downUntil atomic.Int64
 }
 
 var _ metadata.Store = (*Memory)(nil)
@@ -115,8 +118,15 @@ func (m *Memory) lookupSlow(ctx context.Context, key metadata.Key) (metadata.Fil
 }
 
 // fetch asks the lower tier (coalesced), caches the answer, and falls back to a stale entry
-// when the lower tier is unavailable.
+// when the lower tier is unavailable. Within ErrorBackoff of a failure, a usable stale entry is
+// served without asking the lower tier at all.
 func (m *Memory) fetch(ctx context.Context, key metadata.Key) (Entry, error) {
+	if now := m.now(); now.UnixNano() < m.downUntil.Load() {
+		if old, ok := m.usableStale(key, now); ok {
+			m.serveStale(key, old, now, errors.New("store failed less than the error back-off ago"))
+			return old, nil
+		}
+	}
 	e, err := m.flight.do(ctx, key, func(ctx context.Context) (Entry, error) {
 		// A caller that missed just before the previous shared lookup stored its answer
 		// must not start a second one.
@@ -131,22 +141,41 @@ func (m *Memory) fetch(ctx context.Context, key metadata.Key) (Entry, error) {
 		return e, nil
 	})
 	if err == nil {
+		m.downUntil.Store(0)
 		m.counts.miss.Inc()
 		return e, nil
 	}
-	if m.cfg.StaleIfError > 0 && errors.Is(err, metadata.ErrUnavailable) && !errors.Is(err, context.Canceled) {
+	if errors.Is(err, metadata.ErrUnavailable) && !errors.Is(err, context.Canceled) {
 		now := m.now()
-		if old, ok := m.lru.Peek(key); ok && now.Sub(old.FetchedAt) < m.cfg.StaleIfError {
-			m.counts.stale.Inc()
-			if ok, dropped := m.staleLog.allow(now); ok {
-				m.logger.Warn("metadata store unavailable, serving stale metadata",
-					"table", key.Table, "name", key.Name, "found", old.Found,
-					"age", now.Sub(old.FetchedAt).Round(time.Millisecond).String(),
-					"err", err, "suppressed", dropped)
-			}
+		m.downUntil.Store(now.Add(m.cfg.ErrorBackoff).UnixNano())
+		if old, ok := m.usableStale(key, now); ok {
+			m.serveStale(key, old, now, err)
 			return old, nil
 		}
 	}
 	m.counts.err.Inc()
 	return Entry{}, fmt.Errorf("metadata cache: %s %q: %w", key.Table, key.Name, err)
+}
+
+// usableStale returns the cached entry for key if stale-if-error may still serve it at now.
+func (m *Memory) usableStale(key metadata.Key, now time.Time) (Entry, bool) {
+	if m.cfg.StaleIfError <= 0 {
+		return Entry{}, false
+	}
+	old, ok := m.lru.Peek(key)
+	if !ok || now.Sub(old.FetchedAt) >= m.cfg.StaleIfError {
+		return Entry{}, false
+	}
+	return old, true
+}
+
+// serveStale counts and (rate-limited) logs a stale answer.
+func (m *Memory) serveStale(key metadata.Key, old Entry, now time.Time, cause error) {
+	m.counts.stale.Inc()
+	if ok, dropped := m.staleLog.allow(now); ok {
+		m.logger.Warn("metadata store unavailable, serving stale metadata",
+			"table", key.Table, "name", key.Name, "found", old.Found,
+			"age", now.Sub(old.FetchedAt).Round(time.Millisecond).String(),
+			"err", cause, "suppressed", dropped)
+	}
 }
