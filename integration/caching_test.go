@@ -14,6 +14,7 @@ import (
 
 	"github.com/ezdfsd/ezdfsd/internal/faultproxy"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 )
@@ -117,11 +118,11 @@ func cachedDaemonArgs(dsn, mount, servers, prefix string) []string {
 type counters struct{ d *running }
 
 func (c counters) db(t *testing.T) float64 {
-	return metric(t, c.d.App.Registry(), "ezdfsd_db_queries_total", nil)
+	return testkit.MetricSum(t, c.d.App.Registry(), "ezdfsd_db_queries_total", nil)
 }
 
 func (c counters) lookups(t *testing.T, tier, result string) float64 {
-	return metric(t, c.d.App.Registry(), "ezdfsd_metadata_lookups_total", map[string]string{"tier": tier, "result": result})
+	return testkit.MetricSum(t, c.d.App.Registry(), "ezdfsd_metadata_lookups_total", map[string]string{"tier": tier, "result": result})
 }
 
 // TestCachingAgainstRealServers runs the daemon with MariaDB (through a fault proxy) and both
@@ -298,7 +299,7 @@ func TestCachingAgainstRealServers(t *testing.T) {
 			}
 			t.Logf("memcached %s: 200 from the DB in %v", step.what, r.Elapsed.Round(time.Millisecond))
 		}
-		if got := metric(t, c.App.Registry(), "ezdfsd_memcached_errors_total", nil); got == 0 {
+		if got := testkit.MetricSum(t, c.App.Registry(), "ezdfsd_memcached_errors_total", nil); got == 0 {
 			t.Error("ezdfsd_memcached_errors_total did not count the failures")
 		}
 	})
@@ -411,7 +412,7 @@ func TestMissStormOneQuery(t *testing.T) {
 		failures[c]++
 	}
 	queries := c.db(t) - db0
-	coalesced := metric(t, d.App.Registry(), "ezdfsd_metadata_coalesced_total", nil)
+	coalesced := testkit.MetricSum(t, d.App.Registry(), "ezdfsd_metadata_coalesced_total", nil)
 	t.Logf("miss storm: %d concurrent GETs (100 connections, DB answers delayed 50 ms) in %v; DB queries %v; coalesced waits %v; failures %v",
 		requests, time.Since(began).Round(time.Millisecond), queries, coalesced, failures)
 	if len(failures) != 0 {

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,16 +12,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 )
@@ -53,31 +51,13 @@ func page404(name string) []byte {
 		"</head><body>\n<H1>Not Found</H1>\n<p>The requested URL " + name + " was not found on this server.<p>\n</body></html>")
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test reading it concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // running is one daemon started in-process with Run, as `ezdfsd serve` runs it.
 type running struct {
 	App        *daemon.App
 	Cfg        *config.Config
 	URL        string // http://host:port of the file listener
 	MetricsURL string // http://host:port of the metrics listener ("" when off)
-	Logs       *syncBuffer
+	Logs       *testkit.SyncBuffer
 }
 
 // startDaemon loads the configuration from args and environ exactly as the serve command does
@@ -91,7 +71,7 @@ func startDaemon(t *testing.T, args, environ []string) *running {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config.Validate: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := daemon.New(ctx, cfg, logger, "integration-test")
@@ -230,41 +210,6 @@ func rawDo(base, method, target string, headers ...string) (response, error) {
 		return response{}, fmt.Errorf("read body: %w", err)
 	}
 	return response{Code: resp.StatusCode, Header: resp.Header, Body: body, Elapsed: time.Since(start)}, nil
-}
-
-// metric sums every sample of the named counter or gauge whose labels include want.
-func metric(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			matched := 0
-			for _, lp := range m.GetLabel() {
-				if v, ok := want[lp.GetName()]; ok && v == lp.GetValue() {
-					matched++
-				}
-			}
-			if matched != len(want) {
-				continue
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return sum
 }
 
 // dbParts splits a go-sql-driver DSN into the pieces eZ's config.php holds.

@@ -26,6 +26,7 @@ import (
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/faultproxy"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 )
 
 // pngImage encodes a w×h PNG of deterministic noise (so it does not compress to nothing).
@@ -200,7 +201,9 @@ func TestMixedDispatchS3(t *testing.T) {
 	d := startDaemon(t, args, environ)
 	client := newClient(t, 4)
 	reg := d.App.Registry()
-	s3Gets := func() float64 { return metric(t, reg, "ezdfsd_s3_requests_total", map[string]string{"op": "get"}) }
+	s3Gets := func() float64 {
+		return testkit.MetricSum(t, reg, "ezdfsd_s3_requests_total", map[string]string{"op": "get"})
+	}
 
 	t.Run("S3 and NFS give identical answers", func(t *testing.T) {
 		cases := []struct {
@@ -263,12 +266,12 @@ func TestMixedDispatchS3(t *testing.T) {
 		if _, err := admin.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(goneName)}); err != nil {
 			t.Fatal(err)
 		}
-		before := metric(t, reg, "ezdfsd_s3_errors_total", map[string]string{"kind": "no_such_key"})
+		before := testkit.MetricSum(t, reg, "ezdfsd_s3_errors_total", map[string]string{"kind": "no_such_key"})
 		r := do(t, client, d.URL, "GET", "/"+goneName)
 		if r.Code != 404 || !bytes.Equal(r.Body, page404(goneName)) {
 			t.Errorf("row without object: %d %.100q, want the legacy 404", r.Code, r.Body)
 		}
-		if got := metric(t, reg, "ezdfsd_s3_errors_total", map[string]string{"kind": "no_such_key"}) - before; got < 1 {
+		if got := testkit.MetricSum(t, reg, "ezdfsd_s3_errors_total", map[string]string{"kind": "no_such_key"}) - before; got < 1 {
 			t.Errorf("ezdfsd_s3_errors_total{kind=no_such_key} +%v, want ≥ 1", got)
 		}
 	})

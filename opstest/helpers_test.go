@@ -1,7 +1,6 @@
 package opstest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,15 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 	"github.com/ezdfsd/ezdfsd/ops"
@@ -42,24 +39,6 @@ func content(n int, seed byte) []byte {
 	return b
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test reading it concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -75,7 +54,7 @@ type running struct {
 	URL        string // http://host:port of the file listener
 	FilesAddr  string // host:port of the file listener
 	MetricsURL string // http://host:port of the metrics listener
-	Logs       *syncBuffer
+	Logs       *testkit.SyncBuffer
 }
 
 // startDaemon builds and runs the daemon from args until the test ends.
@@ -88,7 +67,7 @@ func startDaemon(t *testing.T, args ...string) *running {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config.Validate: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := daemon.New(ctx, cfg, logger, "opstest")
@@ -246,42 +225,6 @@ func newClient(t *testing.T) *http.Client {
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// metric sums every sample of the named counter, gauge or histogram (sample count) whose labels
-// include want.
-func metric(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			matched := 0
-			for _, lp := range m.GetLabel() {
-				if v, ok := want[lp.GetName()]; ok && v == lp.GetValue() {
-					matched++
-				}
-			}
-			if matched != len(want) {
-				continue
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return sum
 }
 
 // freePort returns a loopback port that was free a moment ago (for servers that cannot be

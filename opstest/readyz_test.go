@@ -13,6 +13,7 @@ import (
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/faultproxy"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 	"github.com/ezdfsd/ezdfsd/ops"
@@ -92,10 +93,10 @@ func TestReadyzFlipsWhenMariaDBStops(t *testing.T) {
 	if failed := st.Failed(); len(failed) != 1 || failed[0] != "metadata_mysql" {
 		t.Errorf("Failed() = %v, want [metadata_mysql]", failed)
 	}
-	if got := metric(t, d.App.Registry(), "ezdfsd_ready", nil); got != 0 {
+	if got := testkit.MetricSum(t, d.App.Registry(), "ezdfsd_ready", nil); got != 0 {
 		t.Errorf("ezdfsd_ready = %v during the outage, want 0", got)
 	}
-	if got := metric(t, d.App.Registry(), "ezdfsd_dependency_up", map[string]string{"dependency": "metadata_mysql"}); got != 0 {
+	if got := testkit.MetricSum(t, d.App.Registry(), "ezdfsd_dependency_up", map[string]string{"dependency": "metadata_mysql"}); got != 0 {
 		t.Errorf("ezdfsd_dependency_up{dependency=metadata_mysql} = %v during the outage, want 0", got)
 	}
 	r := do(t, c, http.MethodGet, d.URL+"/"+during)
@@ -112,7 +113,7 @@ func TestReadyzFlipsWhenMariaDBStops(t *testing.T) {
 	if r := do(t, c, http.MethodGet, d.URL+"/"+during); r.Code != 200 {
 		t.Errorf("GET after recovery = %d, want 200", r.Code)
 	}
-	if got := metric(t, d.App.Registry(), "ezdfsd_ready", nil); got != 1 {
+	if got := testkit.MetricSum(t, d.App.Registry(), "ezdfsd_ready", nil); got != 1 {
 		t.Errorf("ezdfsd_ready = %v after recovery, want 1", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/ops"
 )
@@ -45,7 +46,7 @@ func TestSlowSIGTERMFinishesLargeDownload(t *testing.T) {
 
 	filesAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	metricsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	cmd := exec.Command(bin, "serve", "--listen="+filesAddr, "--metrics-listen="+metricsAddr,
 		"--metadata=sqlite", "--sqlite="+fx.SQLite, "--mount-point="+fx.Mount, "--served-by=",
 		"--drain-delay="+drainDelay.String(), "--shutdown-timeout="+shutdownTimeout.String())

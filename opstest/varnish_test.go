@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 )
 
@@ -79,7 +80,7 @@ func startVarnish(t *testing.T, filesAddr, metricsAddr string, appPort int) *var
 	var lastOut string
 	for attempt := 0; attempt < 3; attempt++ {
 		port := freePort(t)
-		var out syncBuffer
+		var out testkit.SyncBuffer
 		cmd := exec.Command("varnishd", "-F", "-a", "127.0.0.1:"+strconv.Itoa(port), "-f", vclPath,
 			"-n", v.Dir, "-P", pidFile, "-s", "malloc,64m", "-T", "127.0.0.1:0")
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -174,10 +175,10 @@ func TestVarnishInFrontOfEzdfsd(t *testing.T) {
 	c := newClient(t)
 	reg := d.App.Registry()
 	served := func(code string) float64 {
-		return metric(t, reg, "ezdfsd_http_requests_total", map[string]string{"code": code, "method": "GET"})
+		return testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", map[string]string{"code": code, "method": "GET"})
 	}
 	allServed := func() float64 {
-		return metric(t, reg, "ezdfsd_http_requests_total", map[string]string{"method": "GET"})
+		return testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", map[string]string{"method": "GET"})
 	}
 	get := func(t *testing.T, name string) response {
 		t.Helper()
@@ -223,7 +224,7 @@ func TestVarnishInFrontOfEzdfsd(t *testing.T) {
 
 	t.Run("POST passes through to ezdfsd's 405", func(t *testing.T) {
 		const name = "var/site/storage/images/a/hit.jpg"
-		before := metric(t, reg, "ezdfsd_http_requests_total", map[string]string{"code": "405"})
+		before := testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", map[string]string{"code": "405"})
 		for i := 0; i < 2; i++ {
 			r := do(t, c, http.MethodPost, v.URL+"/"+name)
 			if r.Code != http.StatusMethodNotAllowed || isHit(r) {
@@ -233,7 +234,7 @@ func TestVarnishInFrontOfEzdfsd(t *testing.T) {
 				t.Errorf("Allow = %q", allow)
 			}
 		}
-		if got := metric(t, reg, "ezdfsd_http_requests_total", map[string]string{"code": "405"}); got != before+2 {
+		if got := testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", map[string]string{"code": "405"}); got != before+2 {
 			t.Errorf("ezdfsd 405s %v → %v, want +2 (each POST reaches ezdfsd)", before, got)
 		}
 	})

@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,30 +25,13 @@ import (
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 )
-
-// syncBuffer collects a command's output while it is still running.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // runCmd runs one ezdfsd command line to completion.
 func runCmd(t *testing.T, environ []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb testkit.SyncBuffer
 	code = run(context.Background(), args, environ, &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -216,7 +198,7 @@ func TestImportCommand(t *testing.T) {
 
 	// Serve the same root exactly as a user would, and GET the imported files.
 	ctx, cancel := context.WithCancel(context.Background())
-	var serveOut, serveErr syncBuffer
+	var serveOut, serveErr testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--ez-root", root, "--listen", "127.0.0.1:0", "--metrics-listen", "",
@@ -263,7 +245,7 @@ func TestImportCommand(t *testing.T) {
 var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // waitListening waits for the serve command's "listening" log line and returns the address.
-func waitListening(t *testing.T, stderr *syncBuffer, done <-chan int) string {
+func waitListening(t *testing.T, stderr *testkit.SyncBuffer, done <-chan int) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
