@@ -672,3 +672,71 @@ type discardWriter struct {
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) WriteHeader(code int)        { d.code = code }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestClientGoneIsNotAnError: a client that hangs up in the middle of a body (a browser cancelling
+// an image load) is counted as client_gone and logged at Debug, not Error, and is not a storage
+// error. The body goes through sendfile, whose failure net/http reports as "readfrom ...: broken
+// pipe" before the request context notices.
+func TestClientGoneIsNotAnError(t *testing.T) {
+	f := newFixture(t)
+	name := imgX + "big.bin"
+	const size = 32 << 20
+	f.mount.write(t, name, content(size))
+	f.store.put(dfs.DefaultStorageTable, metadata.File{Name: name, Datatype: "application/octet-stream", Size: size, MTime: mtime})
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	reg := prometheus.NewRegistry()
+	h, err := New(testConfig(), f.routing(t), f.store,
+		map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: f.s3},
+		slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug})), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: x\r\n\r\n", name)
+		buf := make([]byte, 64<<10)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			c.(*net.TCPConn).SetLinger(0) // RST instead of FIN: ECONNRESET on the server side
+		}
+		c.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(h.metrics.events.WithLabelValues(eventClientGone)) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("client_gone = %v after 10 s, want 3", testutil.ToFloat64(h.metrics.events.WithLabelValues(eventClientGone)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a client hanging up was logged as an error:\n%s", logs.String())
+	}
+	if got := testutil.ToFloat64(h.metrics.events.WithLabelValues(eventStorageError)); got != 0 {
+		t.Errorf("storage_error = %v, want 0", got)
+	}
+	if !strings.Contains(logs.String(), "client gone during body") {
+		t.Errorf("no debug line for the client going away:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -19,11 +19,13 @@ import (
 	"log/slog"
 	"math"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -529,7 +531,8 @@ func (x *exchange) copyBody(rd io.Reader, n int64) {
 		return
 	}
 	ctx := x.r.Context()
-	if ctx.Err() != nil { // the client went away: not a storage problem
+	if ctx.Err() != nil || clientGone(err) { // the client went away: not a storage problem
+		x.h.metrics.event(eventClientGone)
 		x.h.log.LogAttrs(ctx, slog.LevelDebug, "client gone during body",
 			slog.String("request_id", x.id), slog.String("name", x.name), slog.Int64("written", written))
 		panic(http.ErrAbortHandler)
@@ -541,6 +544,19 @@ func (x *exchange) copyBody(rd io.Reader, n int64) {
 		x.h.metrics.event(eventStorageError)
 	}
 	x.abort("copying body", err)
+}
+
+// clientGone reports whether a body copy failed because the client closed its connection
+// (browsers cancel image loads all the time): a write to the client socket, plain or through
+// sendfile ("readfrom" on the TCP connection), failing with EPIPE or ECONNRESET. The request
+// context only notices this a moment later, so it cannot be relied on alone. A reset of the
+// S3 connection fails a "read" instead and stays a storage error.
+func clientGone(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || (op.Op != "write" && op.Op != "readfrom") {
+		return false
+	}
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 func (x *exchange) lateStorageFailure(err error) {

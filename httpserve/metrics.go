@@ -27,10 +27,12 @@ const (
 	eventLongFile      = "long_file"      // file longer than the row: the row's size is served
 	eventStorageError  = "storage_error"  // backend unavailable or failing: 503, or aborted mid-body
 	eventMetadataError = "metadata_error" // metadata store unavailable: 503
+	eventClientGone    = "client_gone"    // the client closed the connection during the body
 )
 
 var storageEvents = []string{
 	eventNFSRetry, eventMissingFile, eventShortFile, eventLongFile, eventStorageError, eventMetadataError,
+	eventClientGone,
 }
 
 // codes is every status the handler emits; anything else is reported as "other".
