@@ -269,6 +269,7 @@ func (a *App) Run(ctx context.Context, notifySocket string, ready func(filesAddr
 		WriteTimeout:      cfg.WriteTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+		ConnContext:       httpserve.ConnContext,
 	}
 	var mln net.Listener
 	var msrv *http.Server

@@ -521,8 +521,12 @@ func (x *exchange) openRange(obj storage.Object, br byteRange) (io.Reader, bool)
 // bytes into a buffer, which saves a system call and a copy per response.
 func (x *exchange) copyBody(rd io.Reader, n int64) {
 	if n > sniffLen {
-		// Headers are final here (everything was decided before WriteHeader). A writer that
-		// cannot flush just keeps the old path.
+		// Headers are final here (everything was decided before WriteHeader). Corked, they
+		// leave in the same segment as the start of the body. A writer that cannot flush just
+		// keeps the old path.
+		if cork(x.r.Context(), true) {
+			defer cork(x.r.Context(), false)
+		}
 		_ = http.NewResponseController(x.w).Flush()
 	}
 	written, err := io.Copy(x.w, rd)

@@ -1,9 +1,11 @@
 package ops
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
+	"syscall"
 )
 
 // LimitListener returns a listener that holds at most max accepted
@@ -74,6 +76,15 @@ func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {
 		return rf.ReadFrom(r)
 	}
 	return io.Copy(writerOnly{c.Conn}, r)
+}
+
+// SyscallConn exposes the underlying socket (for TCP_CORK around sendfile, see
+// httpserve.ConnContext), or fails when the wrapped connection has none.
+func (c *limitConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.New("limit listener: connection has no socket")
 }
 
 // CloseWrite half-closes when the underlying connection supports it (net/http

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -230,4 +231,34 @@ func TestLimitConnKeepsReaderFrom(t *testing.T) {
 			t.Fatalf("CloseWrite without support = %v, want nil", err)
 		}
 	})
+}
+
+// TestLimitConnKeepsSyscallConn: the wrapped connection still exposes its socket, so the
+// handler can cork it around sendfile (httpserve.ConnContext).
+func TestLimitConnKeepsSyscallConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := LimitListener(ln, 1)
+	defer lim.Close()
+	go func() {
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			defer c.Close()
+			var b [1]byte
+			c.Read(b[:])
+		}
+	}()
+	c, err := lim.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		t.Fatal("limited connection does not implement syscall.Conn")
+	}
+	if _, err := sc.SyscallConn(); err != nil {
+		t.Fatalf("SyscallConn: %v", err)
+	}
 }
