@@ -187,6 +187,8 @@ type Config struct {
 	MaxHeaderBytes, MaxConnections               int
 	// MaxConcurrentFetches bounds the requests handled at once (excess: brief wait, then 503).
 	MaxConcurrentFetches int
+	// ReadinessInterval is the cadence of the readiness probes.
+	ReadinessInterval time.Duration
 	// DrainDelay is how long /readyz says "stopping" before the file listener closes.
 	DrainDelay time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.

@@ -217,6 +217,7 @@ var table = withEnv([]setting{
 	integer("max-header-bytes", 16384, 1024, 1<<24, "ops", "maximum request header bytes", func(c *Config) *int { return &c.MaxHeaderBytes }),
 	integer("max-connections", 0, 0, 1<<24, "ops", "maximum open client connections (0 = unlimited)", func(c *Config) *int { return &c.MaxConnections }),
 	integer("max-concurrent-fetches", 256, 1, 1<<20, "ops", "maximum requests handled at once; excess requests wait 250ms, then get 503 + Retry-After", func(c *Config) *int { return &c.MaxConcurrentFetches }),
+	duration("readiness-interval", "5s", "ops", "how often /readyz re-probes the database, mount point, S3 and memcached (each probe bounded by 2s)", func(c *Config) *time.Duration { return &c.ReadinessInterval }),
 	duration("drain-delay", "0s", "ops", "on SIGTERM, answer /readyz 503 this long before closing the listener (set it above the load balancer's or Varnish's probe interval)", func(c *Config) *time.Duration { return &c.DrainDelay }),
 	duration("shutdown-timeout", "30s", "ops", "graceful shutdown budget", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 })

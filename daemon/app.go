@@ -27,12 +27,8 @@ import (
 	"github.com/ezdfsd/ezdfsd/storage/s3"
 )
 
-// Readiness probing cadence: dependencies are checked every readinessInterval, each check
-// bounded by readinessTimeout.
-const (
-	readinessInterval = 5 * time.Second
-	readinessTimeout  = 2 * time.Second
-)
+// readinessTimeout bounds each readiness probe; they run every --readiness-interval.
+const readinessTimeout = 2 * time.Second
 
 // App is the composition root: every component built from one Config, and closed in reverse
 // order of construction.
@@ -85,7 +81,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, version s
 		retryAfter = httpserve.DefaultRetryAfter
 	}
 	a.handler = ops.LimitConcurrency(h, cfg.MaxConcurrentFetches, retryAfter, a.reg)
-	a.readiness = ops.NewReadiness(checks, readinessInterval, readinessTimeout, a.reg, logger)
+	a.readiness = ops.NewReadiness(checks, cfg.ReadinessInterval, readinessTimeout, a.reg, logger)
 	return a, nil
 }
 
