@@ -21,9 +21,11 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -529,7 +531,7 @@ func (x *exchange) copyBody(rd io.Reader, n int64) {
 		}
 		_ = http.NewResponseController(x.w).Flush()
 	}
-	written, err := io.Copy(x.w, rd)
+	written, err := copyTo(x.w, rd)
 	x.bytes += written
 	if err == nil && written == n {
 		return
@@ -549,6 +551,29 @@ func (x *exchange) copyBody(rd io.Reader, n int64) {
 	}
 	x.abort("copying body", err)
 }
+
+// streamBufSize is the copy buffer for bodies that cannot use sendfile (S3): net/http's
+// generic path copies 32 KiB at a time, i.e. 16 read/write pairs for a 500 KB image.
+const streamBufSize = 256 << 10
+
+var streamBufs = sync.Pool{New: func() any { b := make([]byte, streamBufSize); return &b }}
+
+// copyTo copies rd to w. A mount-point reader (*io.LimitedReader over *os.File) goes to the
+// ResponseWriter's ReadFrom untouched, which sendfiles it. Any other body (an S3 response) is
+// copied with a pooled 256 KiB buffer, past ReadFrom, so each system call moves up to 256 KiB.
+func copyTo(w http.ResponseWriter, rd io.Reader) (int64, error) {
+	if lr, ok := rd.(*io.LimitedReader); ok {
+		if _, ok := lr.R.(*os.File); ok {
+			return io.Copy(w, rd)
+		}
+	}
+	bp := streamBufs.Get().(*[]byte)
+	defer streamBufs.Put(bp)
+	return io.CopyBuffer(writerOnly{w}, rd, *bp)
+}
+
+// writerOnly hides the ResponseWriter's ReadFrom from io.CopyBuffer.
+type writerOnly struct{ io.Writer }
 
 // clientGone reports whether a body copy failed because the client closed its connection
 // (browsers cancel image loads all the time): a write to the client socket, plain or through
