@@ -514,7 +514,7 @@ func TestFaultInjection(t *testing.T) {
 		}
 	}
 	logPhaseTable(t, table)
-	logMetrics(t, st.d.app.Registry())
+	logMetrics(t, st.d.App.Registry())
 
 	g1, fd1 := settle(t, g0, fd0)
 	t.Logf("idle stack: goroutines %d before the faults, %d after; open fds %d before, %d after", g0, g1, fd0, fd1)

@@ -244,14 +244,14 @@ func TestHostileRequests(t *testing.T) {
 			if method == "" {
 				method = http.MethodGet
 			}
-			res := rawRequest(t, d.filesAddr, method, c.req)
+			res := rawRequest(t, d.FilesAddr, method, c.req)
 			checkHostileAnswer(t, res, c.want, c.status, site)
 			t.Logf("status %d, %d body bytes", res.status, len(res.body))
 		})
 	}
 
 	t.Run("pipelined requests on one connection", func(t *testing.T) {
-		c, err := net.Dial("tcp", d.filesAddr)
+		c, err := net.Dial("tcp", d.FilesAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +293,7 @@ func TestHostileRequests(t *testing.T) {
 	})
 
 	t.Run("slow header sender is cut at read-header-timeout", func(t *testing.T) {
-		c, err := net.Dial("tcp", d.filesAddr)
+		c, err := net.Dial("tcp", d.FilesAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,7 +338,7 @@ func TestHostileRequests(t *testing.T) {
 	})
 
 	t.Run("slow body reader does not block others", func(t *testing.T) {
-		slow, err := net.Dial("tcp", d.filesAddr)
+		slow, err := net.Dial("tcp", d.FilesAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -433,7 +433,7 @@ func TestHostileConnectionLimit(t *testing.T) {
 	// Hold every slot with an idle keep-alive connection that has been served once.
 	var held []net.Conn
 	for i := range max {
-		c, err := net.Dial("tcp", d.filesAddr)
+		c, err := net.Dial("tcp", d.FilesAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,7 +454,7 @@ func TestHostileConnectionLimit(t *testing.T) {
 	extra := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		c, err := net.DialTimeout("tcp", d.filesAddr, 5*time.Second)
+		c, err := net.DialTimeout("tcp", d.FilesAddr, 5*time.Second)
 		if err != nil {
 			extra <- result{res: response{err: err}}
 			return
@@ -484,7 +484,7 @@ func TestHostileConnectionLimit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := rawRequest(t, d.filesAddr, "GET", get("/"+goodName))
+			res := rawRequest(t, d.FilesAddr, "GET", get("/"+goodName))
 			if res.err != nil || res.status != 200 || !bytes.Equal(res.body, site.good) {
 				errs <- fmt.Errorf("status %d, %d bytes, err %v", res.status, len(res.body), res.err)
 			}

@@ -39,7 +39,7 @@ func TestLimitConcurrentFetches(t *testing.T) {
 
 	var held []*bufio.Reader
 	for i := range slots {
-		c, err := net.Dial("tcp", d.filesAddr)
+		c, err := net.Dial("tcp", d.FilesAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestLimitConcurrentFetches(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			res := rawRequest(t, d.filesAddr, "GET", get("/"+goodName))
+			res := rawRequest(t, d.FilesAddr, "GET", get("/"+goodName))
 			answers <- answer{res.status, res.header.Get("Retry-After"), time.Since(start), res.err}
 		}()
 	}
@@ -89,7 +89,7 @@ func TestLimitConcurrentFetches(t *testing.T) {
 			t.Errorf("held download %d: status %d, %d bytes, err %v", i, res.status, len(res.body), res.err)
 		}
 	}
-	if got := counterValue(t, d.app.Registry(), "ezdfsd_http_overload_rejected_total"); got != excess {
+	if got := counterValue(t, d.App.Registry(), "ezdfsd_http_overload_rejected_total"); got != excess {
 		t.Errorf("ezdfsd_http_overload_rejected_total = %v, want %d", got, excess)
 	}
 	checkHealthy(t, d, "/"+goodName, site.good)
@@ -166,7 +166,7 @@ func TestLimitDBConnections(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			if v := gaugeValue(d.app.Registry(), "go_sql_open_connections"); int64(v) > maxPool.Load() {
+			if v := gaugeValue(d.App.Registry(), "go_sql_open_connections"); int64(v) > maxPool.Load() {
 				maxPool.Store(int64(v))
 			}
 			var n int64

@@ -115,7 +115,7 @@ func cachedDaemonArgs(dsn, mount, servers, prefix string) []string {
 }
 
 // counters reads the lookup counters of one daemon.
-type counters struct{ d *running }
+type counters struct{ d *testkit.Daemon }
 
 func (c counters) db(t *testing.T) float64 {
 	return testkit.MetricSum(t, c.d.App.Registry(), "ezdfsd_db_queries_total", nil)
@@ -137,10 +137,10 @@ func TestCachingAgainstRealServers(t *testing.T) {
 	mc := testenv.MemcachedAddrs(t)
 	prefix := "ezdfsd-it-" + testenv.RandomSuffix() + ":"
 	args := cachedDaemonArgs(proxiedDSN(t, e.dsn, dbProxy.Addr()), e.mount, strings.Join(mc, ","), prefix)
-	a := startDaemon(t, args, nil)
+	a := testkit.StartDaemon(t, args, nil)
 	ca := counters{a}
 	client := newClient(t, 8)
-	get := func(d *running, name string) response { return do(t, client, d.URL, "GET", "/"+name) }
+	get := func(d *testkit.Daemon, name string) response { return do(t, client, d.URL, "GET", "/"+name) }
 	name := func(s string) string { return imgX + s }
 	for _, n := range []string{"hot.jpg", "gone.jpg", "shared.jpg", "warm.jpg", "cold.jpg", "cold2.jpg", "mc-down.jpg", "mc-hole.jpg"} {
 		e.add(t, name(n))
@@ -197,7 +197,7 @@ func TestCachingAgainstRealServers(t *testing.T) {
 	})
 
 	t.Run("two daemons share memcached", func(t *testing.T) {
-		b := startDaemon(t, args, nil)
+		b := testkit.StartDaemon(t, args, nil)
 		cb := counters{b}
 		if r := get(a, name("shared.jpg")); r.Code != 200 {
 			t.Fatalf("daemon A: %d", r.Code)
@@ -281,7 +281,7 @@ func TestCachingAgainstRealServers(t *testing.T) {
 	t.Run("memcached down keeps the DB path", func(t *testing.T) {
 		mcProxy := startProxy(t, mc[0])
 		setMode(t, mcProxy, faultproxy.Refuse)
-		c := startDaemon(t, cachedDaemonArgs(e.dsn, e.mount, mcProxy.Addr(), prefix), nil)
+		c := testkit.StartDaemon(t, cachedDaemonArgs(e.dsn, e.mount, mcProxy.Addr(), prefix), nil)
 		cc := counters{c}
 		for _, step := range []struct {
 			mode faultproxy.Mode
@@ -380,7 +380,7 @@ func TestMissStormOneQuery(t *testing.T) {
 	// while the other requests arrive: they must wait for it, not ask again.
 	slowDB := startProxy(t, dbAddr(t, e.dsn))
 	slowDB.SetDelay(50 * time.Millisecond)
-	d := startDaemon(t, []string{"--metadata=mysql", "--mysql-dsn=" + proxiedDSN(t, e.dsn, slowDB.Addr()), "--mount-point=" + e.mount,
+	d := testkit.StartDaemon(t, []string{"--metadata=mysql", "--mysql-dsn=" + proxiedDSN(t, e.dsn, slowDB.Addr()), "--mount-point=" + e.mount,
 		"--max-concurrent-fetches=2000", "--listen=127.0.0.1:0", "--metrics-listen=", "--shutdown-timeout=2s"}, nil)
 	c := counters{d}
 	client := newClient(t, 100)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,10 +16,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/ezdfsd/ezdfsd/config"
-	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/dfs"
-	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 )
@@ -49,78 +45,6 @@ func content(n int) []byte {
 func page404(name string) []byte {
 	return []byte(`<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">` + "\n<html><head>\n<title>404 Not Found</title>\n" +
 		"</head><body>\n<H1>Not Found</H1>\n<p>The requested URL " + name + " was not found on this server.<p>\n</body></html>")
-}
-
-// running is one daemon started in-process with Run, as `ezdfsd serve` runs it.
-type running struct {
-	App        *daemon.App
-	Cfg        *config.Config
-	URL        string // http://host:port of the file listener
-	MetricsURL string // http://host:port of the metrics listener ("" when off)
-	Logs       *testkit.SyncBuffer
-}
-
-// startDaemon loads the configuration from args and environ exactly as the serve command does
-// (config.Load, Validate), builds the App and runs it until the test ends.
-func startDaemon(t *testing.T, args, environ []string) *running {
-	t.Helper()
-	cfg, err := config.Load(args, environ)
-	if err != nil {
-		t.Fatalf("config.Load: %v", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("config.Validate: %v", err)
-	}
-	logs := &testkit.SyncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	app, err := daemon.New(ctx, cfg, logger, "integration-test")
-	if err != nil {
-		cancel()
-		t.Fatalf("daemon.New: %v", err)
-	}
-	type addrs struct{ files, metrics string }
-	ready := make(chan addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(ctx, "", func(files, metrics string) { ready <- addrs{files, metrics} })
-	}()
-	r := &running{App: app, Cfg: cfg, Logs: logs}
-	select {
-	case a := <-ready:
-		r.URL = "http://" + a.files
-		if a.metrics != "" {
-			r.MetricsURL = "http://" + a.metrics
-		}
-	case err := <-done:
-		cancel()
-		t.Fatalf("daemon stopped before it was ready: %v\nlogs:\n%s", err, logs)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("daemon not ready after 10s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon Run: %v", err)
-			}
-		case <-time.After(40 * time.Second):
-			t.Errorf("daemon did not stop within 40s")
-		}
-		if t.Failed() {
-			t.Logf("daemon logs:\n%s", tail(logs.String(), 8000))
-		}
-	})
-	return r
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
 }
 
 // newClient returns an HTTP client that keeps no connections past the test and never

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 )
 
@@ -73,7 +74,7 @@ func TestEzRootServesLegacyAnswers(t *testing.T) {
 	row(imgX+"misc.bin", "misc", 3, mtime, []byte("abc"))
 	row(site+"storage/original/application/x.pdf", "application/pdf", 3, mtime, []byte("pdf"))
 
-	d := startDaemon(t, []string{"--ez-root", root.Dir, "--listen", "127.0.0.1:0", "--metrics-listen", ""}, nil)
+	d := testkit.StartDaemon(t, []string{"--ez-root", root.Dir, "--listen", "127.0.0.1:0", "--metrics-listen", ""}, nil)
 	if d.Cfg.Metadata != "mysql" || d.Cfg.MountPoint != root.Mount || d.Cfg.DB.Name != db.Name {
 		t.Fatalf("eZ settings not used: metadata=%s mount=%s db=%s", d.Cfg.Metadata, d.Cfg.MountPoint, d.Cfg.DB.Name)
 	}

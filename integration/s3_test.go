@@ -198,7 +198,7 @@ func TestMixedDispatchS3(t *testing.T) {
 		}
 	})
 
-	d := startDaemon(t, args, environ)
+	d := testkit.StartDaemon(t, args, environ)
 	client := newClient(t, 4)
 	reg := d.App.Registry()
 	s3Gets := func() float64 {
@@ -278,7 +278,7 @@ func TestMixedDispatchS3(t *testing.T) {
 
 	t.Run("bucket unreachable", func(t *testing.T) {
 		proxy := startProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
-		p := startDaemon(t, args, []string{"EZDFSD_S3_ENDPOINT=http://" + proxy.Addr(), "EZDFSD_S3_PATH_STYLE=true"})
+		p := testkit.StartDaemon(t, args, []string{"EZDFSD_S3_ENDPOINT=http://" + proxy.Addr(), "EZDFSD_S3_PATH_STYLE=true"})
 		if r := do(t, client, p.URL, "GET", "/"+imgName); r.Code != 200 || !bytes.Equal(r.Body, pic) {
 			t.Fatalf("through the proxy: %d", r.Code)
 		}
@@ -298,14 +298,14 @@ func TestMixedDispatchS3(t *testing.T) {
 	})
 
 	t.Run("wrong credentials", func(t *testing.T) {
-		w := startDaemon(t, args, append(slices.Clone(environ), "EZDFSD_S3_SECRET_ACCESS_KEY=not-the-secret"))
+		w := testkit.StartDaemon(t, args, append(slices.Clone(environ), "EZDFSD_S3_SECRET_ACCESS_KEY=not-the-secret"))
 		r := do(t, client, w.URL, "GET", "/"+imgName)
 		if r.Code != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 			t.Errorf("wrong secret: %d Retry-After %q, want 503 with Retry-After", r.Code, r.Header.Get("Retry-After"))
 		}
 		logs := w.Logs.String()
 		if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "access_denied") {
-			t.Errorf("wrong credentials not logged at ERROR with kind access_denied:\n%s", tail(logs, 3000))
+			t.Errorf("wrong credentials not logged at ERROR with kind access_denied:\n%s", testkit.Tail(logs, 3000))
 		}
 		if strings.Contains(logs, "not-the-secret") || strings.Contains(logs, srv.SecretKey) {
 			t.Error("a secret key appears in the logs")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezdfsd/ezdfsd/config"
-	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
@@ -39,76 +36,10 @@ func content(n int, seed byte) []byte {
 	return b
 }
 
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
-
-// running is one daemon started in-process exactly as `ezdfsd serve` runs it
-// (config.Load, Validate, daemon.New, Run).
-type running struct {
-	App        *daemon.App
-	Cfg        *config.Config
-	URL        string // http://host:port of the file listener
-	FilesAddr  string // host:port of the file listener
-	MetricsURL string // http://host:port of the metrics listener
-	Logs       *testkit.SyncBuffer
-}
-
-// startDaemon builds and runs the daemon from args until the test ends.
-func startDaemon(t *testing.T, args ...string) *running {
+// startDaemon runs the daemon from args (no environment) until the test ends.
+func startDaemon(t *testing.T, args ...string) *testkit.Daemon {
 	t.Helper()
-	cfg, err := config.Load(args, nil)
-	if err != nil {
-		t.Fatalf("config.Load: %v", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("config.Validate: %v", err)
-	}
-	logs := &testkit.SyncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	app, err := daemon.New(ctx, cfg, logger, "opstest")
-	if err != nil {
-		cancel()
-		t.Fatalf("daemon.New: %v", err)
-	}
-	type addrs struct{ files, metrics string }
-	ready := make(chan addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(ctx, "", func(files, metrics string) { ready <- addrs{files, metrics} })
-	}()
-	r := &running{App: app, Cfg: cfg, Logs: logs}
-	select {
-	case a := <-ready:
-		r.FilesAddr = a.files
-		r.URL = "http://" + a.files
-		r.MetricsURL = "http://" + a.metrics
-	case err := <-done:
-		cancel()
-		t.Fatalf("daemon stopped before it was ready: %v\nlogs:\n%s", err, logs)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("daemon not ready after 10s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon Run: %v", err)
-			}
-		case <-time.After(40 * time.Second):
-			t.Errorf("daemon did not stop within 40s")
-		}
-		if t.Failed() {
-			t.Logf("daemon logs:\n%s", tail(logs.String(), 8000))
-		}
-	})
-	return r
+	return testkit.StartDaemon(t, args, nil)
 }
 
 // fixture is an SQLite metadata database and a mount point directory the test writes rows and

@@ -19,6 +19,7 @@ import (
 	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 )
@@ -144,7 +145,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"ready", "ezdfsd_ready", nil, dto.MetricType_GAUGE, eq(1), "= 1"},
 		{"dependency metadata", "ezdfsd_dependency_up", map[string]string{"dependency": "metadata_sqlite"}, dto.MetricType_GAUGE, eq(1), "= 1"},
 		{"dependency mountpoint", "ezdfsd_dependency_up", map[string]string{"dependency": "mountpoint"}, dto.MetricType_GAUGE, eq(1), "= 1"},
-		{"build info", "ezdfsd_build_info", map[string]string{"version": "opstest"}, dto.MetricType_GAUGE, eq(1), "= 1"},
+		{"build info", "ezdfsd_build_info", map[string]string{"version": testkit.Version}, dto.MetricType_GAUGE, eq(1), "= 1"},
 		{"goroutines", "go_goroutines", nil, dto.MetricType_GAUGE, gt(0), "> 0"},
 		{"rss", "process_resident_memory_bytes", nil, dto.MetricType_GAUGE, gt(1 << 20), "> 1 MiB"},
 	}

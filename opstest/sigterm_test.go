@@ -65,7 +65,7 @@ func TestSlowSIGTERMFinishesLargeDownload(t *testing.T) {
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("ezdfsd output:\n%s", tail(logs.String(), 8000))
+			t.Logf("ezdfsd output:\n%s", testkit.Tail(logs.String(), 8000))
 		}
 	})
 	filesURL, metricsURL := "http://"+filesAddr, "http://"+metricsAddr
