@@ -6,12 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -87,58 +85,16 @@ func cmdDownload(ctx context.Context, args []string) error {
 		}
 	}()
 
-	var (
-		wg     sync.WaitGroup
-		total  atomic.Int64
-		mu     sync.Mutex
-		lat    []time.Duration
-		status = map[string]int64{}
-		ok     atomic.Int64
-	)
-	gate := make(chan struct{})
-	for range *n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-gate
-			t0 := time.Now()
-			key := "error"
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
-			if err == nil {
-				var resp *http.Response
-				if resp, err = client.Do(req); err == nil {
-					var got int64
-					got, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					total.Add(got)
-					key = strconv.Itoa(resp.StatusCode)
-					if err == nil && resp.StatusCode == http.StatusOK && (resp.ContentLength < 0 || got == resp.ContentLength) {
-						ok.Add(1)
-					}
-				}
-			}
-			if err != nil {
-				key = "error"
-			}
-			mu.Lock()
-			lat = append(lat, time.Since(t0))
-			status[key]++
-			mu.Unlock()
-		}()
-	}
-	start := time.Now()
-	close(gate)
-	wg.Wait()
-	el := time.Since(start)
+	b := burst(ctx, client, *url, *n)
 	close(stopSampling)
 	<-sampled
-	st := summarize(lat)
-	r.Requests = int64(len(lat))
-	r.Throughput = float64(ok.Load()) / el.Seconds()
+	st := summarize(b.lat)
+	r.Requests = int64(len(b.lat))
+	r.Throughput = float64(b.ok) / b.elapsed.Seconds()
 	r.MeanMs, r.P50Ms, r.P99Ms, r.MaxMs = st.mean, st.p50, st.p99, st.max
-	r.Status, r.BytesIn = status, total.Load()
-	r.MBps = float64(total.Load()) / (1 << 20) / el.Seconds()
-	r.Success = float64(ok.Load()) / float64(*n)
+	r.Status, r.BytesIn = b.status, b.bytes
+	r.MBps = float64(b.bytes) / (1 << 20) / b.elapsed.Seconds()
+	r.Success = float64(b.ok) / float64(*n)
 	if *pid != 0 {
 		_, hwm, _ := procMemKiB(*pid)
 		r.PeakRSSMiB = float64(peak.Load()) / 1024

@@ -101,46 +101,14 @@ func cmdStorm(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var (
-		mu     sync.Mutex
-		lat    []time.Duration
-		status = map[string]int64{}
-		ok     int
-	)
-	gate := make(chan struct{})
-	for range *n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-gate
-			t0 := time.Now()
-			key := "error"
-			resp, err := client.Get(url)
-			if err == nil {
-				_, err = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				key = strconv.Itoa(resp.StatusCode)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			lat = append(lat, time.Since(t0))
-			status[key]++
-			if err == nil && key == "200" {
-				ok++
-			}
-		}()
-	}
-	start := time.Now()
-	close(gate)
-	wg.Wait()
-	el := time.Since(start)
+	b := burst(ctx, client, url, *n)
 	after, err := scrapeSum(ctx, *metricsURL, "ezdfsd_db_queries_total")
 	if err != nil {
 		return err
 	}
-	st := summarize(lat)
-	r.Requests, r.Status, r.Success = int64(len(lat)), status, float64(ok)/float64(*n)
-	r.Throughput = float64(ok) / el.Seconds()
+	st := summarize(b.lat)
+	r.Requests, r.Status, r.Success = int64(len(b.lat)), b.status, float64(b.ok)/float64(*n)
+	r.Throughput = float64(b.ok) / b.elapsed.Seconds()
 	r.MeanMs, r.P50Ms, r.P99Ms, r.MaxMs = st.mean, st.p50, st.p99, st.max
 	r.DBQueries = after - before
 	return appendResult(*out, r)
