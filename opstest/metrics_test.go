@@ -79,6 +79,11 @@ func TestMetricsScrape(t *testing.T) {
 		byCode[strconv.Itoa(tc.wantCode)]++
 	}
 
+	// Each request is counted when its handler returns, which may be just after the client
+	// read the answer: wait for the last one before scraping.
+	if got := testkit.MetricSettles(t, d.App.Registry(), "ezdfsd_http_requests_total", nil, float64(len(traffic))); got != float64(len(traffic)) {
+		t.Fatalf("ezdfsd_http_requests_total = %v after %d requests", got, len(traffic))
+	}
 	resp, err := c.Get(d.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape: %v", err)

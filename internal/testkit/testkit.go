@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -66,4 +67,20 @@ func MetricSum(t testing.TB, g prometheus.Gatherer, name string, want map[string
 		}
 	}
 	return sum
+}
+
+// MetricSettles polls MetricSum until it equals want or two seconds pass, and returns the last
+// value read. The HTTP metrics are recorded when the handler returns, which can be just after
+// the client (or a proxy in front) has read the whole response, so a test that counts requests
+// must wait for the count rather than read it once.
+func MetricSettles(t testing.TB, g prometheus.Gatherer, name string, labels map[string]string, want float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got := MetricSum(t, g, name, labels)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
