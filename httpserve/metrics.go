@@ -142,10 +142,11 @@ func (m *metrics) done(code int, backend, method string, bytes int64, seconds fl
 	if m == nil {
 		return
 	}
-	m.inFlight.Dec()
 	m.requests.WithLabelValues(codeLabel(code), backend, methodLabel(method)).Inc()
 	m.duration.WithLabelValues(codeClass(code), backend).Observe(seconds)
 	if bytes > 0 {
 		m.bytes.WithLabelValues(backend).Add(float64(bytes))
 	}
+	// Last, so that in_flight 0 means every finished request is counted.
+	m.inFlight.Dec()
 }

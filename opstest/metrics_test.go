@@ -81,9 +81,7 @@ func TestMetricsScrape(t *testing.T) {
 
 	// Each request is counted when its handler returns, which may be just after the client
 	// read the answer: wait for the last one before scraping.
-	if got := testkit.MetricSettles(t, d.App.Registry(), "ezdfsd_http_requests_total", nil, float64(len(traffic))); got != float64(len(traffic)) {
-		t.Fatalf("ezdfsd_http_requests_total = %v after %d requests", got, len(traffic))
-	}
+	testkit.WaitIdle(t, d.App.Registry())
 	resp, err := c.Get(d.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape: %v", err)

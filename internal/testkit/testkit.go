@@ -69,18 +69,17 @@ func MetricSum(t testing.TB, g prometheus.Gatherer, name string, want map[string
 	return sum
 }
 
-// MetricSettles polls MetricSum until it equals want or two seconds pass, and returns the last
-// value read. The HTTP metrics are recorded when the handler returns, which can be just after
-// the client (or a proxy in front) has read the whole response, so a test that counts requests
-// must wait for the count rather than read it once.
-func MetricSettles(t testing.TB, g prometheus.Gatherer, name string, labels map[string]string, want float64) float64 {
+// WaitIdle waits (up to five seconds) until ezdfsd_http_requests_in_flight in g is 0, so that
+// every request already answered is counted. The HTTP metrics are recorded when the handler
+// returns, which can be just after the client, or a proxy in front, has read the whole answer:
+// a test that counts requests reads the counters after WaitIdle, not straight after a response.
+func WaitIdle(t testing.TB, g prometheus.Gatherer) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		got := MetricSum(t, g, name, labels)
-		if got == want || time.Now().After(deadline) {
-			return got
+	deadline := time.Now().Add(5 * time.Second)
+	for MetricSum(t, g, "ezdfsd_http_requests_in_flight", nil) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("ezdfsd_http_requests_in_flight still %v after 5 s", MetricSum(t, g, "ezdfsd_http_requests_in_flight", nil))
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
