@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -305,6 +307,10 @@ func TestHostileRequests(t *testing.T) {
 			c.SetReadDeadline(time.Now().Add(30 * time.Second))
 			b, err := io.ReadAll(c)
 			// net/http answers a header read that timed out with 400 (or nothing) and closes.
+			// A byte sent after the server stopped reading makes that close a reset: still a cut.
+			if errors.Is(err, syscall.ECONNRESET) {
+				err = nil
+			}
 			if err == nil && len(b) > 0 && !bytes.HasPrefix(b, []byte("HTTP/1.1 400")) && !bytes.HasPrefix(b, []byte("HTTP/1.1 408")) {
 				err = fmt.Errorf("unexpected answer %q", b)
 			}
