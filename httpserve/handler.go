@@ -647,7 +647,7 @@ func (x *exchange) setValidatorHeaders(row metadata.File, v validators) {
 		if h.cfg.Expires {
 			x.set("Expires", h.now().Add(h.cfg.ExpiryTimeout).UTC().Format(http.TimeFormat))
 		}
-		x.set("Etag", v.etag.opaque)
+		x.set("ETag", v.etag.opaque) // the legacy spelling: set bypasses net/http's "Etag" canonicalization
 	}
 	if h.cacheControl != nil {
 		hdr["Cache-Control"] = h.cacheControl

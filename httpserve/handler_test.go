@@ -150,7 +150,7 @@ func successHeaders(ctype string, length int) map[string]string {
 		"X-Powered-By":   "eZ Publish",
 		"Last-Modified":  lastMod,
 		"Expires":        expiresFix,
-		"Etag":           fooETag,
+		"ETag":           fooETag,
 		"Accept-Ranges":  "bytes",
 		"Content-Length": strconv.Itoa(length),
 		"Cache-Control":  absent,
@@ -165,7 +165,7 @@ var noEZHeaders = map[string]string{
 	"Served-by":     absent,
 	"X-Powered-By":  absent,
 	"Last-Modified": absent,
-	"Etag":          absent,
+	"ETag":          absent,
 	"Expires":       absent,
 	"Accept-Ranges": absent,
 }
@@ -200,7 +200,7 @@ func TestConformance(t *testing.T) {
 	data := content(1000)
 	page404For := func(name string) []byte { return []byte(page404(name)) }
 	notModified := map[string]string{
-		"Etag": fooETag, "Last-Modified": lastMod, "Expires": expiresFix, "Served-by": servedBy,
+		"ETag": fooETag, "Last-Modified": lastMod, "Expires": expiresFix, "Served-by": servedBy,
 		"X-Powered-By": "eZ Publish", "Content-Type": absent, "Content-Length": absent,
 	}
 	ranged := func(cr string, n int) map[string]string {
@@ -248,7 +248,7 @@ func TestConformance(t *testing.T) {
 		{row: "14", name: "expired strict", target: "/" + imgX + "expired.jpg", cfg: func(c *Config) { c.StrictExpiry = true },
 			code: 404, want: noEZHeaders},
 		{row: "15", name: "mtime 0", target: "/" + imgX + "zero-mtime.jpg", code: 200,
-			want: map[string]string{"Last-Modified": "Thu, 01 Jan 1970 00:00:00 GMT", "Etag": `"0-10"`}, body: []byte("0123456789")},
+			want: map[string]string{"Last-Modified": "Thu, 01 Jan 1970 00:00:00 GMT", "ETag": `"0-10"`}, body: []byte("0123456789")},
 		{row: "15", name: "mtime 0 strict", target: "/" + imgX + "zero-mtime.jpg", cfg: func(c *Config) { c.StrictExpiry = true },
 			code: 404},
 		{row: "16", name: "file without row", target: "/" + imgX + "only-file.jpg", code: 404, want: noEZHeaders},
@@ -265,7 +265,7 @@ func TestConformance(t *testing.T) {
 		{row: "19", name: "long file", target: "/" + imgX + "long.jpg", code: 200,
 			want: map[string]string{"Content-Length": "1000"}, body: content(2000)[:1000]},
 		{row: "20", name: "zero-byte file", target: "/" + imgX + "empty.jpg", code: 200,
-			want: map[string]string{"Content-Length": "0", "Etag": fmt.Sprintf(`"%d-0"`, mtime)}, body: noBody},
+			want: map[string]string{"Content-Length": "0", "ETag": fmt.Sprintf(`"%d-0"`, mtime)}, body: noBody},
 		{row: "21", name: "cache table, text/css", target: "/" + cssName, code: 200,
 			want: map[string]string{"Content-Type": "text/css;charset=UTF-8"}, body: []byte("body{margin}")},
 		{row: "21", name: "text/* with charset untouched", target: "/" + imgX + "text.txt", code: 200,
@@ -346,7 +346,7 @@ func TestConformance(t *testing.T) {
 			headers: []string{"Range", "bytes=0-99", "If-Range", "Wed, 15 Nov 2023 00:00:00 GMT"}, code: 200},
 		{row: "48", name: "HTTP cache off", target: imgPath, headers: []string{"If-None-Match", fooETag, "If-Modified-Since", lastMod},
 			cfg: func(c *Config) { c.HTTPCache = false }, code: 200,
-			want: map[string]string{"Last-Modified": absent, "Expires": absent, "Etag": absent, "Served-by": servedBy}, body: data},
+			want: map[string]string{"Last-Modified": absent, "Expires": absent, "ETag": absent, "Served-by": servedBy}, body: data},
 		{row: "49", name: "ranges off", target: imgPath, headers: []string{"Range", "bytes=0-99"},
 			cfg: func(c *Config) { c.Ranges = false }, code: 200,
 			want: map[string]string{"Accept-Ranges": "none", "Content-Range": absent, "Content-Length": "1000"}, body: data},
@@ -373,7 +373,7 @@ func TestConformance(t *testing.T) {
 		{row: "56", name: "outside allow-list", target: "/var/ezdemo_site/storage/original/application/x.pdf", code: 404,
 			want: noEZHeaders, check: lookups(0)},
 		{row: "57", name: "S3 GET", target: "/" + s3Prefix + "img.png", code: 200,
-			want: map[string]string{"Content-Type": "image/png", "Content-Length": "8", "Etag": fmt.Sprintf(`"%d-8"`, mtime)},
+			want: map[string]string{"Content-Type": "image/png", "Content-Length": "8", "ETag": fmt.Sprintf(`"%d-8"`, mtime)},
 			body: []byte("PNGBYTES")},
 		{row: "57", name: "S3 range passed through", target: "/" + s3Prefix + "img.png", headers: []string{"Range", "bytes=3-"}, code: 206,
 			want: map[string]string{"Content-Range": "bytes 3-7/8"}, body: []byte("BYTES"),
@@ -502,10 +502,10 @@ func checkHeaders(t *testing.T, h http.Header, want map[string]string) {
 	t.Helper()
 	for k, v := range want {
 		got, ok := h[k]
-		if k == "Served-by" {
-			// The legacy spelling must be kept: the key is assigned as is.
-			if _, canon := h["Served-By"]; canon {
-				t.Errorf("Served-by sent canonicalised as Served-By")
+		// The legacy spellings must be kept: those keys are assigned as is.
+		if canon := http.CanonicalHeaderKey(k); canon != k {
+			if _, sent := h[canon]; sent {
+				t.Errorf("%s sent canonicalised as %s", k, canon)
 			}
 		}
 		switch {

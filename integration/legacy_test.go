@@ -232,10 +232,11 @@ func TestEzRootServesLegacyAnswers(t *testing.T) {
 	}
 
 	t.Run("header spelling on the wire", func(t *testing.T) {
-		// Go's client canonicalises header names; read the raw bytes to see legacy's "Served-by".
+		// Go's client canonicalises header names; read the raw bytes to see legacy's "Served-by"
+		// and "ETag" (net/http would send "Served-By" and "Etag").
 		raw := rawGET(t, d.URL, "/"+img)
 		for _, line := range []string{"HTTP/1.1 200 OK\r\n", "\r\nServed-by: " + host + "\r\n",
-			"\r\nX-Powered-By: eZ Publish\r\n"} {
+			"\r\nX-Powered-By: eZ Publish\r\n", "\r\nETag: \"", "\r\nLast-Modified: ", "\r\nAccept-Ranges: bytes\r\n"} {
 			if !strings.Contains(raw, line) {
 				t.Errorf("response head lacks %q:\n%s", line, raw)
 			}
