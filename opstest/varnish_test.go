@@ -176,18 +176,13 @@ func TestVarnishInFrontOfEzdfsd(t *testing.T) {
 	reg := d.App.Registry()
 	// The counters are read once ezdfsd is idle: a request is counted when its handler
 	// returns, which can be just after Varnish has passed the whole answer on.
-	served := func(code string) float64 {
+	requests := func(labels map[string]string) float64 {
 		testkit.WaitIdle(t, reg)
-		return testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", map[string]string{"code": code, "method": "GET"})
+		return testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", labels)
 	}
-	allServed := func() float64 {
-		testkit.WaitIdle(t, reg)
-		return testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", map[string]string{"method": "GET"})
-	}
-	served405 := func() float64 {
-		testkit.WaitIdle(t, reg)
-		return testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", map[string]string{"code": "405"})
-	}
+	served := func(code string) float64 { return requests(map[string]string{"code": code, "method": "GET"}) }
+	allServed := func() float64 { return requests(map[string]string{"method": "GET"}) }
+	served405 := func() float64 { return requests(map[string]string{"code": "405"}) }
 	get := func(t *testing.T, name string) response {
 		t.Helper()
 		return do(t, c, http.MethodGet, v.URL+"/"+name)
