@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"github.com/ezdfsd/ezdfsd/internal/promreg"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,13 +28,9 @@ func LimitConcurrency(h http.Handler, max int, retryAfter time.Duration, reg pro
 		Name: "ezdfsd_http_overload_rejected_total",
 		Help: "Requests answered 503 because max-concurrent-fetches requests were already running.",
 	})
-	if reg != nil {
-		if err := reg.Register(rejected); err != nil {
-			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-				rejected = are.ExistingCollector.(prometheus.Counter)
-			}
-		}
-	}
+	// A second limiter on the same registry counts into the first one's series; on a clash
+	// with a foreign collector this one counts unregistered.
+	rejected, _ = promreg.Shared(reg, rejected)
 	secs := strconv.Itoa(int((retryAfter + time.Second - 1) / time.Second))
 	sem := make(chan struct{}, max)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -216,11 +216,7 @@ func (m *Memcached) LookupTimed(ctx context.Context, key metadata.Key) (Entry, e
 	}
 	ik := itemKey(m.prefix, key)
 	if e, ok := m.get(ik, key); ok {
-		if e.Found {
-			m.counts.hit.Inc()
-		} else {
-			m.counts.negativeHit.Inc()
-		}
+		m.counts.hitOf(e)
 		return e, nil
 	}
 	e, err := m.flight.do(ctx, key, func(ctx context.Context) (Entry, error) {

@@ -81,40 +81,20 @@ func newMemory(next metadata.Store, cfg Config, reg prometheus.Registerer, logge
 // wrapping metadata.ErrUnavailable when the store cannot answer and no entry younger than
 // StaleIfError is known.
 func (m *Memory) Lookup(ctx context.Context, key metadata.Key) (metadata.File, error) {
-	if e, ok := m.lru.Get(key); ok && m.cfg.fresh(e, m.now()) {
-		if e.Found {
-			m.counts.hit.Inc()
-		} else {
-			m.counts.negativeHit.Inc()
-		}
-		return toFile(key, e)
+	e, err := m.LookupTimed(ctx, key)
+	if err != nil {
+		return metadata.File{}, err
 	}
-	return m.lookupSlow(ctx, key)
+	return toFile(key, e)
 }
 
 // LookupTimed is Lookup with the entry's FetchedAt, so Memory can itself be wrapped.
 func (m *Memory) LookupTimed(ctx context.Context, key metadata.Key) (Entry, error) {
 	if e, ok := m.lru.Get(key); ok && m.cfg.fresh(e, m.now()) {
-		if e.Found {
-			m.counts.hit.Inc()
-		} else {
-			m.counts.negativeHit.Inc()
-		}
+		m.counts.hitOf(e)
 		return e, nil
 	}
-	e, err := m.fetch(ctx, key)
-	if err != nil {
-		return Entry{}, err
-	}
-	return e, nil
-}
-
-func (m *Memory) lookupSlow(ctx context.Context, key metadata.Key) (metadata.File, error) {
-	e, err := m.fetch(ctx, key)
-	if err != nil {
-		return metadata.File{}, err
-	}
-	return toFile(key, e)
+	return m.fetch(ctx, key)
 }
 
 // fetch asks the lower tier (coalesced), caches the answer, and falls back to a stale entry

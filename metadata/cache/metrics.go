@@ -1,7 +1,7 @@
 package cache
 
 import (
-	"errors"
+	"github.com/ezdfsd/ezdfsd/internal/promreg"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +20,15 @@ const (
 // labels up.
 type tierCounters struct {
 	hit, negativeHit, miss, stale, err prometheus.Counter
+}
+
+// hitOf counts a fresh entry served from the tier: a hit, or a negative hit for a cached 404.
+func (c tierCounters) hitOf(e Entry) {
+	if e.Found {
+		c.hit.Inc()
+	} else {
+		c.negativeHit.Inc()
+	}
 }
 
 func newLookups() *prometheus.CounterVec {
@@ -46,29 +55,12 @@ func tierOf(v *prometheus.CounterVec, tier string) tierCounters {
 	}
 }
 
-// register registers c on reg (nil = not at all). When an identical collector is already
-// registered (a Memory and a Memcached on one registry share the lookup counters) the existing
-// one is returned, so both instances count into it.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
-}
-
-// mustRegister is register for constructors that do not fail: a clash with a foreign collector
-// of the same name is logged and the instance counts into its own, unregistered collector.
+// mustRegister registers c on reg, sharing an equal collector already there (a Memory and a
+// Memcached on one registry count into the same lookup series), for constructors that do not
+// fail: a clash with a foreign collector of the same name is logged and the instance counts into
+// its own, unregistered collector.
 func mustRegister[C prometheus.Collector](reg prometheus.Registerer, logger *slog.Logger, c C) C {
-	got, err := register(reg, c)
+	got, err := promreg.Shared(reg, c)
 	if err != nil {
 		logger.Warn("metadata cache: metric not registered", "err", err)
 	}

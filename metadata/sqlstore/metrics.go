@@ -2,8 +2,8 @@ package sqlstore
 
 import (
 	"database/sql"
-	"errors"
 	"fmt"
+	"github.com/ezdfsd/ezdfsd/internal/promreg"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,16 +36,18 @@ func newMetrics(reg prometheus.Registerer, db *sql.DB, name string) (*metrics, e
 		Name: "ezdfsd_db_queries_total",
 		Help: "Metadata lookups answered by the SQL store, by result (found, not_found, error).",
 	}, []string{"result"})
-	if err := registerShared(reg, &queries); err != nil {
-		return nil, err
+	queries, err := promreg.Shared(reg, queries)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: register metrics: %w", err)
 	}
 	duration := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "ezdfsd_db_query_duration_seconds",
 		Help:    "Time of metadata lookups in the SQL store, connection wait included.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	})
-	if err := registerShared(reg, &duration); err != nil {
-		return nil, err
+	duration, err = promreg.Shared(reg, duration)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: register metrics: %w", err)
 	}
 	for _, r := range []string{resultFound, resultNotFound, resultError} {
 		queries.WithLabelValues(r)
@@ -56,23 +58,6 @@ func newMetrics(reg prometheus.Registerer, db *sql.DB, name string) (*metrics, e
 	}
 	m.queries, m.duration, m.pool = queries, duration, pool
 	return m, nil
-}
-
-// registerShared registers *c on reg, or replaces *c with the collector already registered
-// under the same description, so several stores can count into the same series.
-func registerShared[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
-	err := reg.Register(*c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			*c = existing
-			return nil
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("sqlstore: register metrics: %w", err)
-	}
-	return nil
 }
 
 // observe records one lookup.
