@@ -8,25 +8,21 @@ import (
 	"strings"
 )
 
-// NewLogger builds the daemon's logger writing to w (nil: discard).
+// NewLogger builds the daemon's logger writing to w (nil: discard) at the given minimum level.
 //
-// format is "text" or "json" and level is "debug", "info", "warn" (or
-// "warning") or "error", both case-insensitive; an empty value means "text" and
-// "info". Any other value is an error naming the accepted ones.
+// format is "text" or "json", case-insensitive; an empty value means "text". Any other value
+// is an error naming the accepted ones. (The level is parsed once, by config's log-level
+// setting.)
 //
 // Every string attribute, error attribute and the message itself pass through
 // Redact, and attributes whose key names a password, secret or token are
 // logged as "***", so a DSN or URL with a password that reaches a log line shows "***"
 // instead of the secret.
-func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+func NewLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	if w == nil {
 		w = io.Discard
 	}
-	lvl, err := parseLevel(level)
-	if err != nil {
-		return nil, err
-	}
-	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: redactAttr}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
 	switch strings.ToLower(strings.TrimSpace(format)) {
 	case "", "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -34,22 +30,6 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", format)
-	}
-}
-
-// parseLevel maps a level name onto slog's levels.
-func parseLevel(level string) (slog.Level, error) {
-	switch strings.ToLower(strings.TrimSpace(level)) {
-	case "", "info":
-		return slog.LevelInfo, nil
-	case "debug":
-		return slog.LevelDebug, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	default:
-		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -40,21 +41,21 @@ func TestRedact(t *testing.T) {
 
 func TestNewLogger(t *testing.T) {
 	for _, tc := range []struct {
-		name, format, level string
-		wantErr             bool
-		debugShown          bool
-		infoShown           bool
-		json                bool
+		name, format string
+		level        slog.Level
+		wantErr      bool
+		debugShown   bool
+		infoShown    bool
+		json         bool
 	}{
 		{name: "defaults", infoShown: true},
-		{name: "text info", format: "text", level: "info", infoShown: true},
-		{name: "json debug", format: "json", level: "debug", debugShown: true, infoShown: true, json: true},
-		{name: "upper case", format: "JSON", level: "DEBUG", debugShown: true, infoShown: true, json: true},
-		{name: "warn hides info", format: "text", level: "warn"},
-		{name: "warning alias", format: "text", level: "warning"},
-		{name: "error", format: "json", level: "error", json: true},
-		{name: "bad format", format: "xml", level: "info", wantErr: true},
-		{name: "bad level", format: "text", level: "verbose", wantErr: true},
+		{name: "text info", format: "text", level: slog.LevelInfo, infoShown: true},
+		{name: "json debug", format: "json", level: slog.LevelDebug, debugShown: true, infoShown: true, json: true},
+		{name: "upper case", format: "JSON", level: slog.LevelDebug, debugShown: true, infoShown: true, json: true},
+		{name: "warn hides info", format: "text", level: slog.LevelWarn},
+		{name: "between levels", format: "text", level: slog.LevelInfo + 2},
+		{name: "error", format: "json", level: slog.LevelError, json: true},
+		{name: "bad format", format: "xml", level: slog.LevelInfo, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -94,7 +95,7 @@ func TestNewLoggerRedacts(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
 			var buf bytes.Buffer
-			l, err := NewLogger(&buf, format, "info")
+			l, err := NewLogger(&buf, format, slog.LevelInfo)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +118,7 @@ func TestNewLoggerRedacts(t *testing.T) {
 }
 
 func TestNewLoggerNilWriter(t *testing.T) {
-	l, err := NewLogger(nil, "", "")
+	l, err := NewLogger(nil, "", slog.LevelInfo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -347,3 +347,16 @@ func TestBadCommandLines(t *testing.T) {
 		})
 	}
 }
+
+// TestLogLevelAcceptedByConfigIsUsed: a level the log-level setting accepts (slog's syntax,
+// e.g. "info+2") reaches the logger as is; it used to be printed and parsed a second time by
+// ops, which refused it after config had said yes.
+func TestLogLevelAcceptedByConfigIsUsed(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "var", "site", "storage", "images", "a.txt"), []byte("hi"), 1700000000)
+	code, out, errOut := runCmd(t, nil, "import", "--metadata=sqlite", "--sqlite="+filepath.Join(root, "db.sqlite"),
+		"--mount-point="+root, "--ez-root="+root, "--create-schema", "--log-level=info+2")
+	if code != 0 || !strings.Contains(out, "imported 1") {
+		t.Fatalf("import --log-level=info+2: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

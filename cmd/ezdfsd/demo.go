@@ -13,7 +13,6 @@ import (
 	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/demo"
 	"github.com/ezdfsd/ezdfsd/metadata"
-	"github.com/ezdfsd/ezdfsd/ops"
 )
 
 // runDemo generates sample files in a directory that acts as eZ root and mount point, imports
@@ -43,16 +42,11 @@ func runDemo(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 		"--mount-point=" + abs,
 		"--served-by=ezdfsd-demo",
 	}
-	return withConfig("demo", append(defaults, rest...), environ, stdout, stderr, func(cfg *config.Config) int {
+	return withConfig("demo", append(defaults, rest...), environ, stdout, stderr, func(cfg *config.Config, logger *slog.Logger) int {
 		samples, err := demo.Generate(abs)
 		if err != nil {
 			fmt.Fprintf(stderr, "ezdfsd demo: %v\n", err)
 			return 1
-		}
-		logger, err := ops.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel.String())
-		if err != nil {
-			fmt.Fprintf(stderr, "ezdfsd demo: %v\n", err)
-			return 2
 		}
 		rep, err := daemon.Import(ctx, cfg, logger, abs, "var", false)
 		if err == nil {
@@ -63,7 +57,7 @@ func runDemo(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 			return 1
 		}
 		fmt.Fprintf(stdout, "ezdfsd demo: files in %s, metadata in %s (%s)\n", abs, cfg.SQLitePath, rep)
-		return serveWith(ctx, cfg, environ, stderr, func(files, metrics string) {
+		return serveWith(ctx, cfg, environ, logger, func(files, metrics string) {
 			printDemoURLs(stdout, files, metrics, samples)
 		})
 	})

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
-	"github.com/ezdfsd/ezdfsd/ops"
 )
 
 // importFlags are the import subcommand's own flags; everything else is a daemon setting.
@@ -48,12 +48,7 @@ func runImport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "ezdfsd import: %v\n", err)
 		return 2
 	}
-	return withConfig("import", rest, environ, stdout, stderr, func(cfg *config.Config) int {
-		logger, err := ops.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel.String())
-		if err != nil {
-			fmt.Fprintf(stderr, "ezdfsd import: %v\n", err)
-			return 2
-		}
+	return withConfig("import", rest, environ, stdout, stderr, func(cfg *config.Config, logger *slog.Logger) int {
 		root := cfg.EZRoot
 		if root == "" {
 			root = "."

@@ -15,7 +15,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ezdfsd/ezdfsd/ops"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -60,15 +62,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return withConfig(cmd, rest, environ, stdout, stderr, func(cfg *config.Config) int {
-			return runServe(ctx, cfg, environ, stderr)
+		return withConfig(cmd, rest, environ, stdout, stderr, func(cfg *config.Config, logger *slog.Logger) int {
+			return runServe(ctx, cfg, environ, logger)
 		})
 	case "demo":
 		return runDemo(ctx, rest, environ, stdout, stderr)
 	case "import":
 		return runImport(ctx, rest, environ, stdout, stderr)
 	case "config":
-		return withConfig(cmd, rest, environ, stdout, stderr, func(cfg *config.Config) int {
+		return withConfig(cmd, rest, environ, stdout, stderr, func(cfg *config.Config, _ *slog.Logger) int {
 			cfg.Dump(stdout)
 			return 0
 		})
@@ -96,7 +98,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 
 // withConfig loads and validates the configuration for a subcommand, answering --help and
 // reporting configuration errors (exit 2), then runs fn.
-func withConfig(cmd string, args, environ []string, stdout, stderr io.Writer, fn func(*config.Config) int) int {
+func withConfig(cmd string, args, environ []string, stdout, stderr io.Writer, fn func(*config.Config, *slog.Logger) int) int {
 	cfg, err := config.Load(args, environ)
 	if errors.Is(err, config.ErrHelp) {
 		config.Usage(stdout, cmd)
@@ -112,7 +114,12 @@ func withConfig(cmd string, args, environ []string, stdout, stderr io.Writer, fn
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "ezdfsd %s: warning: %s\n", cmd, w)
 	}
-	return fn(cfg)
+	logger, err := ops.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "ezdfsd %s: %v\n", cmd, err)
+		return 2
+	}
+	return fn(cfg, logger)
 }
 
 func displayVersion() string {

@@ -2,27 +2,20 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
-	"github.com/ezdfsd/ezdfsd/ops"
 )
 
 // runServe runs the daemon until ctx is done (SIGTERM/SIGINT).
-func runServe(ctx context.Context, cfg *config.Config, environ []string, stderr io.Writer) int {
-	return serveWith(ctx, cfg, environ, stderr, nil)
+func runServe(ctx context.Context, cfg *config.Config, environ []string, logger *slog.Logger) int {
+	return serveWith(ctx, cfg, environ, logger, nil)
 }
 
 // serveWith is runServe with a hook called once the listeners are bound (used by demo).
-func serveWith(ctx context.Context, cfg *config.Config, environ []string, stderr io.Writer, ready func(files, metrics string)) int {
-	logger, err := ops.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel.String())
-	if err != nil {
-		fmt.Fprintf(stderr, "ezdfsd: %v\n", err)
-		return 2
-	}
+func serveWith(ctx context.Context, cfg *config.Config, environ []string, logger *slog.Logger, ready func(files, metrics string)) int {
 	a, err := daemon.New(ctx, cfg, logger, displayVersion())
 	if err != nil {
 		logger.Error("cannot start", "err", err)

@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	logger, err := ops.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel.String())
+	logger, err := ops.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
