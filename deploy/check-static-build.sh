@@ -16,4 +16,5 @@ case "$info" in
 esac
 if ldd "$out/ezdfsd" >/dev/null 2>&1; then echo "check-static-build: ldd sees dynamic dependencies" >&2; exit 1; fi
 "$out/ezdfsd" version
+"$out/ezdfsd" --help > /dev/null
 echo "check-static-build: ok ($(du -h "$out/ezdfsd" | cut -f1))"
