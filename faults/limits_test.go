@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/go-sql-driver/mysql"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
@@ -68,7 +68,7 @@ func TestLimitConcurrentFetches(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			res := rawRequest(t, d.FilesAddr, "GET", get("/"+goodName))
+			res := rawRequest(d.FilesAddr, "GET", get("/"+goodName))
 			answers <- answer{res.status, res.header.Get("Retry-After"), time.Since(start), res.err}
 		}()
 	}
@@ -89,7 +89,7 @@ func TestLimitConcurrentFetches(t *testing.T) {
 			t.Errorf("held download %d: status %d, %d bytes, err %v", i, res.status, len(res.body), res.err)
 		}
 	}
-	if got := counterValue(t, d.App.Registry(), "ezdfsd_http_overload_rejected_total"); got != excess {
+	if got := testkit.MetricSum(t, d.App.Registry(), "ezdfsd_http_overload_rejected_total", nil); got != excess {
 		t.Errorf("ezdfsd_http_overload_rejected_total = %v, want %d", got, excess)
 	}
 	checkHealthy(t, d, "/"+goodName, site.good)
@@ -166,7 +166,7 @@ func TestLimitDBConnections(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			if v := gaugeValue(d.App.Registry(), "go_sql_open_connections"); int64(v) > maxPool.Load() {
+			if v, err := testkit.Sum(d.App.Registry(), "go_sql_open_connections", nil); err == nil && int64(v) > maxPool.Load() {
 				maxPool.Store(int64(v))
 			}
 			var n int64
@@ -231,37 +231,4 @@ func TestLimitDBConnections(t *testing.T) {
 	}
 	checkHealthy(t, d, "/"+names[0], files[names[0]])
 	checkNoPanic(t, d)
-}
-
-func counterValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-func gaugeValue(g prometheus.Gatherer, name string) float64 {
-	mfs, err := g.Gather()
-	if err != nil {
-		return 0
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
 }

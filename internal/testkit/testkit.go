@@ -34,12 +34,22 @@ func (b *SyncBuffer) String() string {
 }
 
 // MetricSum sums every sample of the named counter or gauge (histograms: the sample count) whose
-// labels include all of want. A family that is absent sums to 0.
+// labels include all of want. A family that is absent sums to 0. A failed Gather fails t.
 func MetricSum(t testing.TB, g prometheus.Gatherer, name string, want map[string]string) float64 {
 	t.Helper()
-	mfs, err := g.Gather()
+	sum, err := Sum(g, name, want)
 	if err != nil {
 		t.Fatalf("gather: %v", err)
+	}
+	return sum
+}
+
+// Sum is MetricSum returning the Gather error instead of failing a test, for goroutines
+// other than the test's (which must not call t.Fatal).
+func Sum(g prometheus.Gatherer, name string, want map[string]string) (float64, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, err
 	}
 	sum := 0.0
 	for _, mf := range mfs {
@@ -66,7 +76,7 @@ func MetricSum(t testing.TB, g prometheus.Gatherer, name string, want map[string
 			}
 		}
 	}
-	return sum
+	return sum, nil
 }
 
 // WaitIdle waits (up to five seconds) until ezdfsd_http_requests_in_flight in g is 0, so that
