@@ -76,11 +76,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, version s
 	if err != nil {
 		return nil, err
 	}
-	retryAfter := cfg.RetryAfter // the overload 503 says what the handler's 503s say
-	if retryAfter <= 0 {
-		retryAfter = httpserve.DefaultRetryAfter
-	}
-	a.handler = ops.LimitConcurrency(h, cfg.MaxConcurrentFetches, retryAfter, a.reg)
+	// The overload 503 says what the handler's 503s say.
+	a.handler = ops.LimitConcurrency(h, cfg.MaxConcurrentFetches, cfg.RetryAfter, a.reg)
 	a.readiness = ops.NewReadiness(checks, cfg.ReadinessInterval, readinessTimeout, a.reg, logger)
 	return a, nil
 }
@@ -97,9 +94,6 @@ func httpConfig(cfg *config.Config) httpserve.Config {
 	hc.CacheControl = cfg.CacheControl
 	hc.StrictExpiry = cfg.StrictExpiry
 	hc.MissingRetries = cfg.MissingRetries
-	if cfg.MissingRetries == 0 {
-		hc.MissingRetries = -1 // 0 in ezdfsd's settings means "no retries"
-	}
 	hc.MissingRetryDelay = cfg.MissingRetryDelay
 	hc.RetryAfter = cfg.RetryAfter
 	hc.AccessLog = cfg.AccessLog

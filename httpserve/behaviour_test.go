@@ -97,12 +97,13 @@ func TestNFSLag(t *testing.T) {
 		opens     int
 		events    map[string]float64
 	}{
-		{"missing then appears", 0, 2, false, 200, 2, map[string]float64{eventNFSRetry: 1}},
-		{"missing then appears on last retry", 0, 3, false, 200, 3, map[string]float64{eventNFSRetry: 2}},
-		{"never appears", 0, 0, false, 404, 3, map[string]float64{eventNFSRetry: 2, eventMissingFile: 1}},
-		{"short then complete", 0, 2, true, 200, 2, map[string]float64{eventNFSRetry: 1}},
-		{"stays short", 0, 0, true, 503, 3, map[string]float64{eventNFSRetry: 2, eventShortFile: 1}},
-		{"no retries configured", -1, 2, false, 404, 1, map[string]float64{eventNFSRetry: 0, eventMissingFile: 1}},
+		{"missing then appears", DefaultMissingRetries, 2, false, 200, 2, map[string]float64{eventNFSRetry: 1}},
+		{"missing then appears on last retry", DefaultMissingRetries, 3, false, 200, 3, map[string]float64{eventNFSRetry: 2}},
+		{"never appears", DefaultMissingRetries, 0, false, 404, 3, map[string]float64{eventNFSRetry: 2, eventMissingFile: 1}},
+		{"short then complete", DefaultMissingRetries, 2, true, 200, 2, map[string]float64{eventNFSRetry: 1}},
+		{"stays short", DefaultMissingRetries, 0, true, 503, 3, map[string]float64{eventNFSRetry: 2, eventShortFile: 1}},
+		{"no retries configured", 0, 2, false, 404, 1, map[string]float64{eventNFSRetry: 0, eventMissingFile: 1}},
+		{"negative retries", -1, 2, false, 404, 1, map[string]float64{eventNFSRetry: 0, eventMissingFile: 1}},
 		{"five retries", 5, 6, false, 200, 6, map[string]float64{eventNFSRetry: 5}},
 	}
 	const name = imgX + "lag.jpg"

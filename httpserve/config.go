@@ -8,7 +8,7 @@ import (
 	"github.com/ezdfsd/ezdfsd/dfs"
 )
 
-// Defaults for the Config fields whose zero value means "use the default".
+// The legacy gateway's defaults, which DefaultConfig sets.
 const (
 	DefaultExpiryTimeout     = 86400 * time.Second // CLUSTER_EXPIRY_TIMEOUT
 	DefaultMissingRetries    = 2
@@ -18,9 +18,9 @@ const (
 	DefaultPoweredBy         = "eZ Publish" // CLUSTER_HEADER_X_POWERED_BY
 )
 
-// Config is the HTTP behaviour of the gateway. Boolean switches have no hidden defaults: start
-// from DefaultConfig for the legacy gateway's. Numeric fields left at zero get the Default*
-// constants above.
+// Config is the HTTP behaviour of the gateway. Start from DefaultConfig for the legacy gateway's
+// behaviour: no field has a hidden default, and a zero duration or count means zero (only
+// MaxRanges, where zero would be meaningless, falls back to DefaultMaxRanges).
 type Config struct {
 	// ServedBy is the value of the "Served-by" response header, sent with the legacy spelling
 	// (the header map key is assigned directly, not canonicalised). "" sends none.
@@ -36,7 +36,8 @@ type Config struct {
 	// Expires sends Expires = now + ExpiryTimeout (with HTTPCache). False is
 	// CLUSTER_EXPIRY_TIMEOUT=false.
 	Expires bool
-	// ExpiryTimeout is the Expires offset and the Cache-Control max-age (0 = DefaultExpiryTimeout).
+	// ExpiryTimeout is the Expires offset and the Cache-Control max-age. 0 sends Expires = now,
+	// as CLUSTER_EXPIRY_TIMEOUT=0 does.
 	ExpiryTimeout time.Duration
 	// CacheControl sends "Cache-Control: public, max-age=<ExpiryTimeout in seconds>" on 200, 206
 	// and 304 (not on 416 or error pages). The legacy gateway sends none.
@@ -45,14 +46,11 @@ type Config struct {
 	// the legacy gateway, only deleted rows (mtime < 0) are.
 	StrictExpiry bool
 	// MissingRetries is how many more times a file is opened when it is missing or shorter than
-	// its row, to ride out NFS lag (eZ writes the row before the bytes). 0 = DefaultMissingRetries,
-	// negative = no retries.
+	// its row, to ride out NFS lag (eZ writes the row before the bytes). 0 or negative: none.
 	MissingRetries int
-	// MissingRetryDelay is the pause before each such retry (0 = DefaultMissingRetryDelay,
-	// negative = none).
+	// MissingRetryDelay is the pause before each such retry (0 or negative: none).
 	MissingRetryDelay time.Duration
-	// RetryAfter is the Retry-After of 503 answers, rounded up to whole seconds
-	// (0 = DefaultRetryAfter).
+	// RetryAfter is the Retry-After of 503 answers, rounded up to whole seconds.
 	RetryAfter time.Duration
 	// MaxRanges is the most range-specs a Range header may hold; with more, the whole
 	// representation is sent (0 = DefaultMaxRanges). Overlapping or adjacent ranges are coalesced.
@@ -93,26 +91,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// withDefaults fills zero numeric fields and turns the "negative = none" conventions into zero.
+// withDefaults turns the "negative = none" conventions into zero and a zero MaxRanges into
+// DefaultMaxRanges.
 func (c Config) withDefaults() Config {
-	if c.ExpiryTimeout == 0 {
-		c.ExpiryTimeout = DefaultExpiryTimeout
-	}
-	switch {
-	case c.MissingRetries == 0:
-		c.MissingRetries = DefaultMissingRetries
-	case c.MissingRetries < 0:
-		c.MissingRetries = 0
-	}
-	switch {
-	case c.MissingRetryDelay == 0:
-		c.MissingRetryDelay = DefaultMissingRetryDelay
-	case c.MissingRetryDelay < 0:
-		c.MissingRetryDelay = 0
-	}
-	if c.RetryAfter == 0 {
-		c.RetryAfter = DefaultRetryAfter
-	}
+	c.MissingRetries = max(c.MissingRetries, 0)
+	c.MissingRetryDelay = max(c.MissingRetryDelay, 0)
 	if c.MaxRanges == 0 {
 		c.MaxRanges = DefaultMaxRanges
 	}

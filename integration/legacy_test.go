@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -312,5 +313,41 @@ func rawGET(t *testing.T, base, target string) string {
 		if err != nil || line == "\r\n" {
 			return head.String()
 		}
+	}
+}
+
+// TestEzRootExpiryTimeoutZero: CLUSTER_EXPIRY_TIMEOUT 0 means "Expires: now" in the legacy
+// gateway (time() + 0), not the one-day default it used to fall back to.
+func TestEzRootExpiryTimeoutZero(t *testing.T) {
+	dsn := testenv.MySQLDatabase(t)
+	root := newEZRoot(t, splitDSN(t, dsn), "", "")
+	configPHP := filepath.Join(root.Dir, "config.php")
+	text, err := os.ReadFile(configPHP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.write(t, "config.php", strings.Replace(string(text), "?>", "define( 'CLUSTER_EXPIRY_TIMEOUT', 0 );\n?>", 1))
+	const name = "var/ezdemo_site/storage/images/x/now.jpg"
+	put(t, openStore(t, dsn), root.Mount, metadata.File{Name: name, Datatype: "image/jpeg", Scope: "image", Size: 10, MTime: 1700000000},
+		[]byte("0123456789"))
+
+	d := testkit.StartDaemon(t, []string{"--ez-root", root.Dir, "--listen", "127.0.0.1:0", "--metrics-listen", ""}, nil)
+	if d.Cfg.ExpiryTimeout != 0 || !d.Cfg.Expires {
+		t.Fatalf("config: expires %v, expiry-timeout %v; want Expires on with 0", d.Cfg.Expires, d.Cfg.ExpiryTimeout)
+	}
+	r := do(t, newClient(t, 1), d.URL, http.MethodGet, "/"+name)
+	if r.Code != 200 {
+		t.Fatalf("GET: %d", r.Code)
+	}
+	expires, err := http.ParseTime(r.Header.Get("Expires"))
+	if err != nil {
+		t.Fatalf("Expires %q: %v", r.Header.Get("Expires"), err)
+	}
+	date, err := http.ParseTime(r.Header.Get("Date"))
+	if err != nil {
+		t.Fatalf("Date %q: %v", r.Header.Get("Date"), err)
+	}
+	if d := expires.Sub(date); d < -time.Second || d > time.Second {
+		t.Errorf("Expires %s is %v from Date %s, want now", r.Header.Get("Expires"), d, r.Header.Get("Date"))
 	}
 }
