@@ -455,12 +455,10 @@ func (x *exchange) sendSingle(obj storage.Object, row metadata.File, v validator
 // Content-Length. Only the first range is requested before the header is written; a failure on a
 // later one aborts the connection.
 func (x *exchange) sendMultipart(obj storage.Object, row metadata.File, v validators, ctype string, ranges []byteRange) {
-	boundary := multipart.NewWriter(io.Discard).Boundary()
+	framing := &countingWriter{w: x.w}
+	mw := multipart.NewWriter(framing)
+	boundary := mw.Boundary()
 	length := multipartLength(ranges, ctype, row.Size, boundary)
-	if length < 0 { // cannot happen with a generated boundary; fall back to the whole file
-		x.sendSingle(obj, row, v, ctype, byteRange{start: 0, length: row.Size}, http.StatusOK)
-		return
-	}
 	first, ok := x.openRange(obj, ranges[0])
 	if !ok {
 		return
@@ -470,12 +468,7 @@ func (x *exchange) sendMultipart(obj storage.Object, row metadata.File, v valida
 	x.set("Content-Length", strconv.FormatInt(length, 10))
 	x.writeHeader(http.StatusPartialContent)
 
-	framing := &countingWriter{w: x.w}
 	defer func() { x.bytes += framing.n }()
-	mw := multipart.NewWriter(framing)
-	if err := mw.SetBoundary(boundary); err != nil {
-		x.abort("multipart boundary", err)
-	}
 	for i, br := range ranges {
 		rd := first
 		if i > 0 {
