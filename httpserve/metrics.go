@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -107,8 +108,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ezdfsd_storage_events_total",
-			Help: "Notable storage and metadata outcomes: " +
-				"nfs_retry, missing_file, short_file, long_file, storage_error, metadata_error.",
+			Help: "Notable storage and metadata outcomes: " + strings.Join(storageEvents, ", ") + ".",
 		}, []string{"event"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.bytes, m.inFlight, m.events} {
