@@ -405,11 +405,7 @@ func (x *exchange) serveBytes(obj storage.Object, row metadata.File, v validator
 			rs, err := parseRange(lines[0], size, h.cfg.MaxRanges)
 			switch {
 			case errors.Is(err, errRangeUnsatisfiable):
-				x.setRepresentationHeaders(row, v)
-				hdr := x.w.Header()
-				// Legacy sends its Expires on 416 too; the opt-in Cache-Control must not
-				// make an error answer explicitly cacheable.
-				delete(hdr, "Cache-Control")
+				x.setRepresentationHeaders(row, v) // legacy sends its Expires on 416 too
 				x.set("Content-Range", unsatisfiedRange(size))
 				x.writePage(http.StatusRequestedRangeNotSatisfiable, page416)
 				return
@@ -624,8 +620,9 @@ func contentType(datatype string) string {
 	return datatype
 }
 
-// setValidatorHeaders sets what a 304 carries (RFC 9110 §15.4.5): the validators, Expires,
-// Cache-Control, and the gateway's identity headers; no Content-Type or Content-Length.
+// setValidatorHeaders sets what a 304 carries (RFC 9110 §15.4.5): the validators, Expires and
+// the gateway's identity headers (writeHeader adds Cache-Control); no Content-Type or
+// Content-Length.
 func (x *exchange) setValidatorHeaders(row metadata.File, v validators) {
 	h := x.h
 	hdr := x.w.Header()
@@ -642,9 +639,6 @@ func (x *exchange) setValidatorHeaders(row metadata.File, v validators) {
 		}
 		x.set("ETag", v.etag.opaque) // the legacy spelling: set bypasses net/http's "Etag" canonicalization
 	}
-	if h.cacheControl != nil {
-		hdr["Cache-Control"] = h.cacheControl
-	}
 }
 
 // setRepresentationHeaders sets the headers of 200, 206 and 416 answers except Content-Type,
@@ -654,7 +648,12 @@ func (x *exchange) setRepresentationHeaders(row metadata.File, v validators) {
 	x.w.Header()["Accept-Ranges"] = x.h.acceptRanges
 }
 
+// writeHeader sends the status line and headers. The opt-in Cache-Control goes on 2xx and 304
+// answers only: it must not make an error answer (416, error pages) explicitly cacheable.
 func (x *exchange) writeHeader(code int) {
+	if code < 400 && x.h.cacheControl != nil {
+		x.w.Header()["Cache-Control"] = x.h.cacheControl
+	}
 	x.status = code
 	x.w.WriteHeader(code)
 }
