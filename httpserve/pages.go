@@ -89,60 +89,35 @@ func htmlSpecialChars(s string) string {
 // and whether they form a valid character. Invalid sequences are consumed up to (not including)
 // the first byte that could start a new character, so one U+FFFD replaces each.
 func phpNextUTF8(s string) (int, bool) {
-	trail := func(i int) bool { return i < len(s) && s[i] >= 0x80 && s[i] <= 0xbf }
-	lead := func(i int) bool { return s[i] < 0x80 || (s[i] >= 0xc2 && s[i] <= 0xf4) }
-	c := s[0]
-	switch {
-	case c < 0xc2:
+	var n int          // sequence length the lead byte announces
+	var r, lo rune     // the code point so far; the smallest one n bytes may encode
+	hi := rune(0xffff) // the largest one
+	switch c := s[0]; {
+	case c < 0xc2 || c > 0xf4:
 		return 1, false
 	case c < 0xe0:
-		if len(s) < 2 {
-			return 1, false
-		}
-		if !trail(1) {
-			if lead(1) {
-				return 1, false
-			}
-			return 2, false
-		}
-		return 2, true // a 0xc2..0xdf lead cannot produce a non-shortest form
+		n, r, lo = 2, rune(c&0x1f), 0x80
 	case c < 0xf0:
-		if len(s) < 3 || !trail(1) || !trail(2) {
-			switch {
-			case len(s) < 2 || lead(1):
-				return 1, false
-			case len(s) < 3 || lead(2):
-				return 2, false
-			default:
-				return 3, false
-			}
-		}
-		r := rune(c&0x0f)<<12 | rune(s[1]&0x3f)<<6 | rune(s[2]&0x3f)
-		if r < 0x800 || (r >= 0xd800 && r <= 0xdfff) {
-			return 3, false
-		}
-		return 3, true
-	case c < 0xf5:
-		if len(s) < 4 || !trail(1) || !trail(2) || !trail(3) {
-			switch {
-			case len(s) < 2 || lead(1):
-				return 1, false
-			case len(s) < 3 || lead(2):
-				return 2, false
-			case len(s) < 4 || lead(3):
-				return 3, false
-			default:
-				return 4, false
-			}
-		}
-		r := rune(c&0x07)<<18 | rune(s[1]&0x3f)<<12 | rune(s[2]&0x3f)<<6 | rune(s[3]&0x3f)
-		if r < 0x10000 || r > 0x10ffff {
-			return 4, false
-		}
-		return 4, true
+		n, r, lo = 3, rune(c&0x0f), 0x800
 	default:
-		return 1, false
+		n, r, lo, hi = 4, rune(c&0x07), 0x10000, 0x10ffff
 	}
+	lead := func(b byte) bool { return b < 0x80 || (b >= 0xc2 && b <= 0xf4) } // could start a character
+	for i := 1; i < n; i++ {
+		if i >= len(s) || s[i] < 0x80 || s[i] > 0xbf {
+			// Consume up to the first byte that is missing or could start a character.
+			j := i
+			for j < n && j < len(s) && !lead(s[j]) {
+				j++
+			}
+			return j, false
+		}
+		r = r<<6 | rune(s[i]&0x3f)
+	}
+	if r < lo || r > hi || (r >= 0xd800 && r <= 0xdfff) {
+		return n, false
+	}
+	return n, true
 }
 
 // displayName turns a request target that dfs.NameFromTarget refused into something to show on
