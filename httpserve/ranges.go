@@ -1,6 +1,7 @@
 package httpserve
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"math"
@@ -179,25 +180,7 @@ func coalesceRanges(ranges []byteRange) []byteRange {
 		return ranges
 	}
 	sorted := slices.Clone(ranges)
-	slices.SortFunc(sorted, func(a, b byteRange) int {
-		switch {
-		case a.start < b.start:
-			return -1
-		case a.start > b.start:
-			return 1
-		}
-		return 0
-	})
-	merge := false
-	for i := 1; i < len(sorted); i++ {
-		if sorted[i].start <= sorted[i-1].last()+1 {
-			merge = true
-			break
-		}
-	}
-	if !merge {
-		return ranges
-	}
+	slices.SortFunc(sorted, func(a, b byteRange) int { return cmp.Compare(a.start, b.start) })
 	out := sorted[:1]
 	for _, r := range sorted[1:] {
 		p := &out[len(out)-1]
@@ -208,6 +191,9 @@ func coalesceRanges(ranges []byteRange) []byteRange {
 			continue
 		}
 		out = append(out, r)
+	}
+	if len(out) == len(ranges) { // nothing merged (every merge drops one range)
+		return ranges
 	}
 	return out
 }
