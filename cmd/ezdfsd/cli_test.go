@@ -360,3 +360,29 @@ func TestLogLevelAcceptedByConfigIsUsed(t *testing.T) {
 		t.Fatalf("import --log-level=info+2: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// TestTakeDir: import's and demo's --dir, in every flag form, is taken out of the arguments and
+// the rest is left in order for the daemon settings.
+func TestTakeDir(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		dir     string
+		rest    []string
+		wantErr bool
+	}{
+		{args: []string{"--listen", ":1"}, dir: "def", rest: []string{"--listen", ":1"}},
+		{args: []string{"--dir", "a", "--listen", ":1"}, dir: "a", rest: []string{"--listen", ":1"}},
+		{args: []string{"--listen", ":1", "-dir", "b"}, dir: "b", rest: []string{"--listen", ":1"}},
+		{args: []string{"--dir=c"}, dir: "c"},
+		{args: []string{"-dir=d", "--x"}, dir: "d", rest: []string{"--x"}},
+		{args: []string{"--dir"}, wantErr: true},
+	} {
+		dir, rest, err := takeDir(c.args, "def")
+		if (err != nil) != c.wantErr || dir != c.dir || strings.Join(rest, " ") != strings.Join(c.rest, " ") {
+			t.Errorf("takeDir(%q) = %q, %q, %v; want %q, %q, error %v", c.args, dir, rest, err, c.dir, c.rest, c.wantErr)
+		}
+	}
+	if code, _, errOut := runCmd(t, nil, "demo", "--dir"); code != 2 || !strings.Contains(errOut, "--dir needs a value") {
+		t.Errorf("demo --dir: exit %d, stderr %q; want 2 naming the missing value", code, errOut)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
-	"strings"
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
@@ -18,18 +17,10 @@ import (
 // runDemo generates sample files in a directory that acts as eZ root and mount point, imports
 // them into an embedded SQLite store and serves them with the normal serve path.
 func runDemo(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
-	dir := "ezdfsd-demo"
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case (a == "--dir" || a == "-dir") && i+1 < len(args):
-			dir = args[i+1]
-			i++
-		case strings.HasPrefix(a, "--dir="):
-			dir = strings.TrimPrefix(a, "--dir=")
-		default:
-			rest = append(rest, a)
-		}
+	dir, rest, err := takeDir(args, "ezdfsd-demo")
+	if err != nil {
+		fmt.Fprintf(stderr, "ezdfsd demo: %v\n", err)
+		return 2
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {

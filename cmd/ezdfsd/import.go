@@ -19,26 +19,44 @@ type importFlags struct {
 
 // splitImportFlags takes --dir and --create-schema out of args.
 func splitImportFlags(args []string) (importFlags, []string, error) {
-	f := importFlags{dir: "var"}
+	dir, args, err := takeDir(args, "var")
+	if err != nil {
+		return importFlags{}, nil, err
+	}
+	f := importFlags{dir: dir}
+	var rest []string
+	for _, a := range args {
+		if a == "--create-schema" || a == "-create-schema" {
+			f.createSchema = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return f, rest, nil
+}
+
+// takeDir takes the --dir flag (import's and demo's own, not a daemon setting) out of args,
+// in any of the forms --dir D, -dir D, --dir=D and -dir=D, and returns its value (def if absent)
+// and the other arguments.
+func takeDir(args []string, def string) (string, []string, error) {
+	dir := def
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--dir" || a == "-dir":
 			if i+1 >= len(args) {
-				return f, nil, fmt.Errorf("--dir needs a value")
+				return "", nil, fmt.Errorf("--dir needs a value")
 			}
-			f.dir = args[i+1]
+			dir = args[i+1]
 			i++
 		case strings.HasPrefix(a, "--dir=") || strings.HasPrefix(a, "-dir="):
-			f.dir = a[strings.IndexByte(a, '=')+1:]
-		case a == "--create-schema" || a == "-create-schema":
-			f.createSchema = true
+			dir = a[strings.IndexByte(a, '=')+1:]
 		default:
 			rest = append(rest, a)
 		}
 	}
-	return f, rest, nil
+	return dir, rest, nil
 }
 
 // runImport is clusterize.php: rows into ezdfsfile, bytes to the dispatched backend.
