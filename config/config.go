@@ -257,10 +257,8 @@ func Load(args, environ []string) (*Config, error) {
 		}}, s.name, s.help)
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		return nil, fmt.Errorf("config: %w", err) // unknown flag or missing argument: no value quoted
+		// flag.ErrHelp (callers test for it), an unknown flag or a missing argument: no value quoted.
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("config: unexpected argument %q (settings are --name=value)", fs.Arg(0))

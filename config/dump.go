@@ -59,7 +59,7 @@ func Usage(w io.Writer, subcommand string) {
 			group = s.Group
 			fmt.Fprintf(w, "\n%s:\n", group)
 		}
-		meta := table[indexOf(s.Name)].metavar
+		meta := lookup(s.Name).metavar
 		fmt.Fprintf(w, "  --%s %s\n", s.Name, meta)
 		fmt.Fprintf(w, "        %s\n", s.Help)
 		var facts []string
@@ -88,11 +88,3 @@ func quoteAll(ss []string) []string {
 	return out
 }
 
-func indexOf(name string) int {
-	for i := range table {
-		if table[i].name == name {
-			return i
-		}
-	}
-	return -1
-}
