@@ -87,4 +87,3 @@ func quoteAll(ss []string) []string {
 	}
 	return out
 }
-

@@ -1,12 +1,13 @@
 package ops
 
 import (
-	"github.com/ezdfsd/ezdfsd/internal/promreg"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ezdfsd/ezdfsd/internal/promreg"
 )
 
 // DefaultQueueWait is how long LimitConcurrency lets an excess request wait for a slot.

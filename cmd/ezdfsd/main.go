@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ezdfsd/ezdfsd/ops"
 	"io"
 	"log/slog"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/ops"
 )
 
 // version is set at link time: -ldflags "-X main.version=v1.2.3".

@@ -1,10 +1,11 @@
 package cache
 
 import (
-	"github.com/ezdfsd/ezdfsd/internal/promreg"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ezdfsd/ezdfsd/internal/promreg"
 )
 
 // Lookup results, the values of the result label.

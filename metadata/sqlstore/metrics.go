@@ -3,11 +3,12 @@ package sqlstore
 import (
 	"database/sql"
 	"fmt"
-	"github.com/ezdfsd/ezdfsd/internal/promreg"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ezdfsd/ezdfsd/internal/promreg"
 )
 
 // Query results, the values of the result label of ezdfsd_db_queries_total.
