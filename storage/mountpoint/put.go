@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/storage"
 )
 
 // Put stores size bytes from r as name beneath the root, like eZFile::create: missing parent
@@ -129,25 +129,15 @@ func tempName(base string) (string, error) {
 	return "." + base + ".ezdfsd-tmp-" + hex.EncodeToString(b[:]), nil
 }
 
-// copyExactly copies r into w: exactly size bytes when size >= 0, everything otherwise.
+// copyExactly copies r into w: exactly size bytes when size >= 0 (storage.ExactReader),
+// everything otherwise.
 func copyExactly(ctx context.Context, w io.Writer, r io.Reader, size int64) error {
 	r = ctxReader{ctx: ctx, r: r}
-	if size < 0 {
-		if _, err := io.Copy(w, r); err != nil {
-			return fmt.Errorf("copy: %w", err)
-		}
-		return nil
+	if size >= 0 {
+		r = storage.ExactReader(r, size)
 	}
-	n, err := io.CopyN(w, r, size)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("source gave %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)
-		}
+	if _, err := io.Copy(w, r); err != nil {
 		return fmt.Errorf("copy: %w", err)
-	}
-	var one [1]byte
-	if k, _ := io.ReadFull(r, one[:]); k > 0 {
-		return fmt.Errorf("source longer than the announced %d bytes", size)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/storage"
 )
 
 // Put stores size bytes from r as the object name with the given Content-Type (empty: none
@@ -29,7 +30,7 @@ func (s *S3) Put(ctx context.Context, name string, r io.Reader, size int64, cont
 	}
 	body := r
 	if size >= 0 {
-		body = &exactReader{r: r, left: size, size: size}
+		body = sourceReader{storage.ExactReader(r, size)}
 	}
 	in := &awss3.PutObjectInput{
 		Bucket: aws.String(s.cfg.Bucket),
@@ -61,37 +62,14 @@ type sourceError struct{ err error }
 func (e *sourceError) Error() string { return e.err.Error() }
 func (e *sourceError) Unwrap() error { return e.err }
 
-// exactReader yields exactly size bytes of r and fails if r has fewer or more.
-type exactReader struct {
-	r    io.Reader
-	left int64
-	size int64
-}
+// sourceReader marks every failure of the caller's reader as a sourceError, so Put can tell
+// it from a failure of S3.
+type sourceReader struct{ r io.Reader }
 
-func (e *exactReader) Read(p []byte) (int, error) {
-	if e.left <= 0 {
-		var one [1]byte
-		n, err := io.ReadFull(e.r, one[:])
-		if n > 0 {
-			return 0, &sourceError{fmt.Errorf("source longer than the announced %d bytes", e.size)}
-		}
-		if err != nil && err != io.EOF {
-			return 0, &sourceError{fmt.Errorf("read source: %w", err)}
-		}
-		return 0, io.EOF
+func (s sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &sourceError{err}
 	}
-	if int64(len(p)) > e.left {
-		p = p[:e.left]
-	}
-	n, err := e.r.Read(p)
-	e.left -= int64(n)
-	switch {
-	case err == io.EOF && e.left > 0:
-		return n, &sourceError{fmt.Errorf("source gave %d of %d bytes: %w", e.size-e.left, e.size, io.ErrUnexpectedEOF)}
-	case err == io.EOF:
-		return n, nil // the next Read checks that nothing follows
-	case err != nil:
-		return n, &sourceError{fmt.Errorf("read source: %w", err)}
-	}
-	return n, nil
+	return n, err
 }
