@@ -89,10 +89,10 @@ func loadINI(ezRoot, file string, extDirs []string) (*INI, []string, error) {
 }
 
 // extensionSettingsDirs returns the settings directories of the active extensions in eZ's
-// parse order, and the site.ini files it read to find them. ActiveExtensions comes from
-// site.ini without extension overrides (eZ reads it before activating extensions).
-func extensionSettingsDirs(ezRoot string) ([]string, []string, error) {
-	site, files, err := loadINI(ezRoot, "site.ini", nil)
+// parse order, and the ActiveExtensions list they come from: site.ini without extension
+// overrides (eZ reads it before activating extensions).
+func extensionSettingsDirs(ezRoot string) (dirs, active []string, err error) {
+	site, _, err := loadINI(ezRoot, "site.ini", nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,9 +100,10 @@ func extensionSettingsDirs(ezRoot string) ([]string, []string, error) {
 	if v, ok := site.Get("ExtensionSettings", "ExtensionDirectory"); ok && strings.TrimSpace(v) != "" {
 		extDir = strings.Trim(strings.TrimSpace(v), "/")
 	}
-	var dirs []string
 	for _, ext := range site.List("ExtensionSettings", "ActiveExtensions") {
-		ext = strings.TrimSpace(ext)
+		if ext = strings.TrimSpace(ext); ext != "" {
+			active = append(active, ext)
+		}
 		if ext == "" || strings.Contains(ext, "..") || strings.ContainsAny(ext, `/\`) {
 			continue
 		}
@@ -112,5 +113,5 @@ func extensionSettingsDirs(ezRoot string) ([]string, []string, error) {
 		}
 	}
 	slices.Reverse(dirs)
-	return dirs, files, nil
+	return dirs, active, nil
 }

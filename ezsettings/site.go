@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
 )
@@ -158,7 +157,7 @@ func LoadSite(ezRoot string) (*Site, error) {
 		s.Files = append(s.Files, name)
 	}
 
-	extDirs, _, err := extensionSettingsDirs(ezRoot)
+	extDirs, active, err := extensionSettingsDirs(ezRoot)
 	if err != nil {
 		return nil, err
 	}
@@ -176,11 +175,7 @@ func LoadSite(ezRoot string) (*Site, error) {
 			s.Warnings = append(s.Warnings, "eZ settings: "+ig.Error())
 		}
 	}
-	for _, e := range s.SiteINI.List("ExtensionSettings", "ActiveExtensions") {
-		if e = strings.TrimSpace(e); e != "" {
-			s.ActiveExtensions = append(s.ActiveExtensions, e)
-		}
-	}
+	s.ActiveExtensions = active // the list the extension settings above were read for
 	s.resolve()
 	return s, nil
 }
