@@ -23,7 +23,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ezdfsd/ezdfsd/config"
@@ -31,6 +30,7 @@ import (
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/faultproxy"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 )
 
 // The fault-injection suite: a populated stack (MariaDB, both memcached nodes, a versitygw
@@ -131,22 +131,18 @@ func newFaultStack(t *testing.T, extra ...string) *faultStack {
 	}
 
 	// Proxies in front of every remote dependency.
-	mc, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.db = startProxy(t, mc.Addr)
-	mc.Addr = st.db.Addr()
-	st.s3 = startProxy(t, s3u.Host)
+	var proxiedDSN string
+	st.db, proxiedDSN = testkit.ProxyMySQL(t, dsn)
+	st.s3 = testkit.StartProxy(t, s3u.Host)
 	var mcProxied []string
 	for _, a := range mcAddrs {
-		p := startProxy(t, a)
+		p := testkit.StartProxy(t, a)
 		st.memcached = append(st.memcached, p)
 		mcProxied = append(mcProxied, p.Addr())
 	}
 
 	args := append(common,
-		"--mysql-dsn="+mc.FormatDSN(),
+		"--mysql-dsn="+proxiedDSN,
 		"--s3-endpoint=http://"+st.s3.Addr(),
 		"--memcached="+strings.Join(mcProxied, ","),
 		"--memcached-prefix=faults-"+testenv.RandomSuffix()+":",
@@ -156,16 +152,6 @@ func newFaultStack(t *testing.T, extra ...string) *faultStack {
 	)
 	st.d = startDaemon(t, append(args, extra...)...)
 	return st
-}
-
-func startProxy(t *testing.T, target string) *faultproxy.Proxy {
-	t.Helper()
-	p, err := faultproxy.Start(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
 }
 
 func s3Admin(t *testing.T, srv testenv.S3) *awss3.Client {

@@ -20,7 +20,6 @@ import (
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
-	"github.com/ezdfsd/ezdfsd/internal/faultproxy"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
 )
 
@@ -132,14 +131,9 @@ func TestLimitDBConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	dbName := mc.DBName
-	proxy, err := faultproxy.Start(mc.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	mc.Addr = proxy.Addr()
+	proxy, proxiedDSN := testkit.ProxyMySQL(t, dsn)
 	d := startDaemon(t, append(common,
-		"--mysql-dsn="+mc.FormatDSN(),
+		"--mysql-dsn="+proxiedDSN,
 		"--db-max-open="+strconv.Itoa(maxOpen),
 		"--max-concurrent-fetches="+strconv.Itoa(fetches),
 		"--cache-entries=0", // every request is a database lookup

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/ezdfsd/ezdfsd/internal/faultproxy"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/internal/testkit"
@@ -37,7 +35,7 @@ type cachingEnv struct {
 func newCachingEnv(t *testing.T) *cachingEnv {
 	t.Helper()
 	e := &cachingEnv{dsn: testenv.MySQLDatabase(t), mount: t.TempDir()}
-	e.store = openStore(t, e.dsn)
+	e.store = testkit.MySQLStore(t, e.dsn)
 	db, err := sql.Open("mysql", e.dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -67,41 +65,11 @@ func (e *cachingEnv) deleteRow(t *testing.T, name string) {
 	}
 }
 
-// proxiedDSN returns dsn with its address replaced by addr.
-func proxiedDSN(t *testing.T, dsn, addr string) string {
-	t.Helper()
-	c, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Addr = addr
-	return c.FormatDSN()
-}
-
-func startProxy(t *testing.T, target string) *faultproxy.Proxy {
-	t.Helper()
-	p, err := faultproxy.Start(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
 func setMode(t *testing.T, p *faultproxy.Proxy, m faultproxy.Mode) {
 	t.Helper()
 	if err := p.SetMode(m); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func dbAddr(t *testing.T, dsn string) string {
-	t.Helper()
-	c, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.Addr
 }
 
 // cachedDaemonArgs is the daemon under test: MariaDB at dsn, memcached at servers, short TTLs.
@@ -133,10 +101,10 @@ func (c counters) lookups(t *testing.T, tier, result string) float64 {
 // memcached.
 func TestCachingAgainstRealServers(t *testing.T) {
 	e := newCachingEnv(t)
-	dbProxy := startProxy(t, dbAddr(t, e.dsn))
+	dbProxy, proxiedDSN := testkit.ProxyMySQL(t, e.dsn)
 	mc := testenv.MemcachedAddrs(t)
 	prefix := "ezdfsd-it-" + testenv.RandomSuffix() + ":"
-	args := cachedDaemonArgs(proxiedDSN(t, e.dsn, dbProxy.Addr()), e.mount, strings.Join(mc, ","), prefix)
+	args := cachedDaemonArgs(proxiedDSN, e.mount, strings.Join(mc, ","), prefix)
 	a := testkit.StartDaemon(t, args, nil)
 	ca := counters{a}
 	client := newClient(t, 8)
@@ -279,7 +247,7 @@ func TestCachingAgainstRealServers(t *testing.T) {
 	})
 
 	t.Run("memcached down keeps the DB path", func(t *testing.T) {
-		mcProxy := startProxy(t, mc[0])
+		mcProxy := testkit.StartProxy(t, mc[0])
 		setMode(t, mcProxy, faultproxy.Refuse)
 		c := testkit.StartDaemon(t, cachedDaemonArgs(e.dsn, e.mount, mcProxy.Addr(), prefix), nil)
 		cc := counters{c}
@@ -378,9 +346,9 @@ func TestMissStormOneQuery(t *testing.T) {
 	e.add(t, n)
 	// MariaDB behind a proxy that delays every answer by 50 ms, so the one lookup is still out
 	// while the other requests arrive: they must wait for it, not ask again.
-	slowDB := startProxy(t, dbAddr(t, e.dsn))
+	slowDB, slowDSN := testkit.ProxyMySQL(t, e.dsn)
 	slowDB.SetDelay(50 * time.Millisecond)
-	d := testkit.StartDaemon(t, []string{"--metadata=mysql", "--mysql-dsn=" + proxiedDSN(t, e.dsn, slowDB.Addr()), "--mount-point=" + e.mount,
+	d := testkit.StartDaemon(t, []string{"--metadata=mysql", "--mysql-dsn=" + slowDSN, "--mount-point=" + e.mount,
 		"--max-concurrent-fetches=2000", "--listen=127.0.0.1:0", "--metrics-listen=", "--shutdown-timeout=2s"}, nil)
 	c := counters{d}
 	client := newClient(t, 100)

@@ -226,21 +226,6 @@ func writeFile(t *testing.T, path string, data []byte) {
 	}
 }
 
-// openStore opens the test database with eZ's two tables created.
-func openStore(t *testing.T, dsn string) *sqlstore.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := sqlstore.OpenMySQL(ctx, dsn, sqlstore.Config{Tables: dfs.DefaultTables().Names()}, nil)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.CreateSchema(ctx); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	return s
-}
-
 // put writes a row into the table dfs routes its name to, and, if data is not nil, its file
 // below mount.
 func put(t *testing.T, s *sqlstore.Store, mount string, f metadata.File, data []byte) {

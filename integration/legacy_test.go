@@ -44,7 +44,7 @@ func TestEzRootServesLegacyAnswers(t *testing.T) {
 	dsn := testenv.MySQLDatabase(t)
 	db := splitDSN(t, dsn)
 	root := newEZRoot(t, db, "", "")
-	store := openStore(t, dsn)
+	store := testkit.MySQLStore(t, dsn)
 
 	data := content(1000)
 	row := func(name, datatype string, size, mt int64, file []byte) {
@@ -328,7 +328,7 @@ func TestEzRootExpiryTimeoutZero(t *testing.T) {
 	}
 	root.write(t, "config.php", strings.Replace(string(text), "?>", "define( 'CLUSTER_EXPIRY_TIMEOUT', 0 );\n?>", 1))
 	const name = "var/ezdemo_site/storage/images/x/now.jpg"
-	put(t, openStore(t, dsn), root.Mount, metadata.File{Name: name, Datatype: "image/jpeg", Scope: "image", Size: 10, MTime: 1700000000},
+	put(t, testkit.MySQLStore(t, dsn), root.Mount, metadata.File{Name: name, Datatype: "image/jpeg", Scope: "image", Size: 10, MTime: 1700000000},
 		[]byte("0123456789"))
 
 	d := testkit.StartDaemon(t, []string{"--ez-root", root.Dir, "--listen", "127.0.0.1:0", "--metrics-listen", ""}, nil)

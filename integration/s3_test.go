@@ -277,7 +277,7 @@ func TestMixedDispatchS3(t *testing.T) {
 	})
 
 	t.Run("bucket unreachable", func(t *testing.T) {
-		proxy := startProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+		proxy := testkit.StartProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
 		p := testkit.StartDaemon(t, args, []string{"EZDFSD_S3_ENDPOINT=http://" + proxy.Addr(), "EZDFSD_S3_PATH_STYLE=true"})
 		if r := do(t, client, p.URL, "GET", "/"+imgName); r.Code != 200 || !bytes.Equal(r.Body, pic) {
 			t.Fatalf("through the proxy: %d", r.Code)

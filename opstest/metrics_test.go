@@ -17,11 +17,9 @@ import (
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
-	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
-	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 )
 
 // TestMetricsScrape sends one request of each interesting kind to the real daemon, scrapes
@@ -260,7 +258,7 @@ func TestMetricsLintAllComponents(t *testing.T) {
 	t.Cleanup(func() { app.Close(context.Background()) })
 	// Labelled series only appear once observed: one miss per backend (the S3 bucket does not
 	// exist, so that one is an S3 error) through the real handler.
-	st := sqlstoreFor(t, dsn)
+	st := testkit.MySQLStore(t, dsn)
 	for _, target := range []string{"/var/site/storage/images/a/x.jpg", "/var/site/storage/images-versioned/a/x.jpg"} {
 		putRow(t, st, metadata.File{Name: strings.TrimPrefix(target, "/"), Datatype: "image/jpeg", Size: 10, MTime: 1700000000})
 		rec := httptest.NewRecorder()
@@ -290,19 +288,4 @@ func TestMetricsLintAllComponents(t *testing.T) {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 	t.Logf("GatherAndLint over %d families (%d ezdfsd_*): %d problems", len(mfs), len(names), len(problems))
-}
-
-// sqlstoreFor opens the MariaDB database at dsn with eZ's tables created.
-func sqlstoreFor(t *testing.T, dsn string) *sqlstore.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := sqlstore.OpenMySQL(ctx, dsn, sqlstore.Config{Tables: dfs.DefaultTables().Names()}, nil)
-	if err != nil {
-		t.Fatalf("open MariaDB: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.CreateSchema(ctx); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	return s
 }

@@ -1,21 +1,16 @@
 package opstest
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
-	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/faultproxy"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
-	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 	"github.com/ezdfsd/ezdfsd/ops"
 )
 
@@ -30,26 +25,8 @@ const readinessBudget = 5 * time.Second
 func TestReadyzFlipsWhenMariaDBStops(t *testing.T) {
 	t.Parallel() // a few seconds of waiting for probes; let the rest of the package run meanwhile
 	dsn := testenv.MySQLDatabase(t)
-	ctx := context.Background()
-	direct, err := sqlstore.OpenMySQL(ctx, dsn, sqlstore.Config{Tables: dfs.DefaultTables().Names()}, nil)
-	if err != nil {
-		t.Fatalf("open MariaDB: %v", err)
-	}
-	t.Cleanup(func() { direct.Close() })
-	if err := direct.CreateSchema(ctx); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	mc, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.Start(mc.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	mc.Addr = proxy.Addr()
-	proxied := mc.FormatDSN()
+	direct := testkit.MySQLStore(t, dsn)
+	proxy, proxied := testkit.ProxyMySQL(t, dsn)
 
 	mount := t.TempDir()
 	const before, during = "var/site/storage/images/before.jpg", "var/site/storage/images/during.jpg"

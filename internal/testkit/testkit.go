@@ -1,5 +1,6 @@
 // Package testkit holds small helpers shared by the test packages that run the whole daemon
-// (cmd/ezdfsd, integration, opstest, faults): a concurrency-safe log buffer and a metric reader.
+// (cmd/ezdfsd, integration, opstest, faults): a concurrency-safe log buffer, metric readers, the
+// in-process daemon runner and fault proxies in front of real servers.
 // It is imported only from tests.
 package testkit
 
