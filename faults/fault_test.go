@@ -19,10 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ezdfsd/ezdfsd/config"
@@ -81,12 +77,7 @@ func newFaultStack(t *testing.T, extra ...string) *faultStack {
 	ctx := context.Background()
 
 	// Bucket, directly on versitygw.
-	bucket := "ezdfsd-faults-" + testenv.RandomSuffix()
-	admin := s3Admin(t, srv)
-	if _, err := admin.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		testenv.Missing(t, "versitygw answering CreateBucket at "+srv.Endpoint+": "+err.Error())
-	}
-	t.Cleanup(func() { deleteBucket(t, admin, bucket) })
+	bucket := testkit.NewBucket(t, srv, testkit.S3Admin(srv), "ezdfsd-faults-")
 
 	// Files to import: hot and cold names on both backends.
 	ezRoot := t.TempDir()
@@ -152,39 +143,6 @@ func newFaultStack(t *testing.T, extra ...string) *faultStack {
 	)
 	st.d = startDaemon(t, append(args, extra...)...)
 	return st
-}
-
-func s3Admin(t *testing.T, srv testenv.S3) *awss3.Client {
-	t.Helper()
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(),
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return awss3.NewFromConfig(cfg, func(o *awss3.Options) {
-		o.BaseEndpoint = aws.String(srv.Endpoint)
-		o.UsePathStyle = true
-	})
-}
-
-func deleteBucket(t *testing.T, c *awss3.Client, bucket string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p := awss3.NewListObjectsV2Paginator(c, &awss3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Logf("list bucket for cleanup: %v", err)
-			break
-		}
-		for _, o := range page.Contents {
-			c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-		}
-	}
-	if _, err := c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Logf("delete bucket %s: %v", bucket, err)
-	}
 }
 
 // Request kinds of the load mix.

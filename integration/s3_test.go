@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -45,46 +44,6 @@ func pngImage(t *testing.T, w, h int) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
-}
-
-// s3Admin is an SDK client on the test server, for setting up and inspecting the bucket.
-func s3Admin(srv testenv.S3) *awss3.Client {
-	return awss3.New(awss3.Options{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
-		BaseEndpoint: aws.String(srv.Endpoint),
-		UsePathStyle: true,
-	})
-}
-
-// newBucket creates a unique bucket, emptied and removed when the test ends.
-func newBucket(t *testing.T, srv testenv.S3, cli *awss3.Client) string {
-	t.Helper()
-	bucket := "ezdfsd-it-" + testenv.RandomSuffix()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := cli.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		testenv.Missing(t, "versitygw answering CreateBucket at "+srv.Endpoint+": "+err.Error())
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		p := awss3.NewListObjectsV2Paginator(cli, &awss3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				t.Logf("list bucket for cleanup: %v", err)
-				break
-			}
-			for _, o := range page.Contents {
-				cli.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key})
-			}
-		}
-		if _, err := cli.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil && srv.Root != "" {
-			os.RemoveAll(filepath.Join(srv.Root, bucket)) // posix backend: the bucket is a directory
-		}
-	})
-	return bucket
 }
 
 // comparable returns the parts of a response that must not depend on the backend: status,
@@ -122,8 +81,8 @@ func comparable(t *testing.T, r response) (int, map[string][]string, []part, []b
 func TestMixedDispatchS3(t *testing.T) {
 	srv := testenv.S3Server(t)
 	dsn := testenv.MySQLDatabase(t)
-	admin := s3Admin(srv)
-	bucket := newBucket(t, srv, admin)
+	admin := testkit.S3Admin(srv)
+	bucket := testkit.NewBucket(t, srv, admin, "ezdfsd-it-")
 	ctx := context.Background()
 
 	root := newEZRoot(t, splitDSN(t, dsn), dfs.DispatcherBackend,
