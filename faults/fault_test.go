@@ -69,7 +69,7 @@ type faultStack struct {
 	uncachedSeq          atomic.Int64 // numbers the never-requested names of every load generator
 }
 
-func newFaultStack(t *testing.T, extra ...string) *faultStack {
+func newFaultStack(t *testing.T) *faultStack {
 	t.Helper()
 	dsn := testenv.MySQLDatabase(t)
 	mcAddrs := testenv.MemcachedAddrs(t)
@@ -141,7 +141,7 @@ func newFaultStack(t *testing.T, extra ...string) *faultStack {
 		"--memcached-timeout=100ms", "--s3-first-byte-timeout=1s", "--retry-after=2s",
 		"--log-level=info",
 	)
-	st.d = startDaemon(t, append(args, extra...)...)
+	st.d = startDaemon(t, args...)
 	return st
 }
 

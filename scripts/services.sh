@@ -80,11 +80,9 @@ fi
 svc_log "versitygw up on 127.0.0.1:$S3_PORT"
 
 export TEST_MYSQL_DSN="ezp:ezp-pass@tcp(127.0.0.1:$MYSQL_PORT)/ezp"
-export TEST_MYSQL_ADMIN_SOCKET="$MDB/mysqld.sock"
 export TEST_MEMCACHED_ADDR="127.0.0.1:$MEMCACHED_PORT,127.0.0.1:$MEMCACHED_PORT2"
 export TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" TEST_S3_ACCESS_KEY=ezdfsd-ci TEST_S3_SECRET_KEY=ezdfsd-ci-secret
 export TEST_S3_ROOT="$SVC/s3"
-export TEST_SVC_DIR="$SVC"
 export PATH="$TOOLS:$PATH"
 
 # ci_services_stop stops every server this script started (by pid).

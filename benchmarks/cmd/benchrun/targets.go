@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -127,7 +128,7 @@ func cmdVegeta(_ context.Context, args []string) error {
 	var b []byte
 	var err error
 	if *in == "-" {
-		b, err = readAll(os.Stdin)
+		b, err = io.ReadAll(os.Stdin)
 	} else {
 		b, err = os.ReadFile(*in)
 	}
@@ -152,20 +153,4 @@ func cmdVegeta(_ context.Context, args []string) error {
 		r.Note = strings.Join(v.Errors[:min(3, len(v.Errors))], "; ")
 	}
 	return appendResult(*out, r)
-}
-
-func readAll(f *os.File) ([]byte, error) {
-	var b strings.Builder
-	sc := bufio.NewReader(f)
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := sc.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			if err.Error() == "EOF" {
-				return []byte(b.String()), nil
-			}
-			return nil, err
-		}
-	}
 }
