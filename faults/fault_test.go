@@ -51,13 +51,6 @@ const (
 	recoverDuration = 2 * time.Second
 )
 
-func slowTests(t *testing.T) {
-	t.Helper()
-	if os.Getenv("EZDFSD_SLOW_TESTS") != "1" {
-		t.Skip("fault-injection suite: set EZDFSD_SLOW_TESTS=1 (scripts/test does)")
-	}
-}
-
 // faultStack is the populated stack and its proxies.
 type faultStack struct {
 	d                    *running
@@ -340,7 +333,7 @@ type fault struct {
 }
 
 func TestFaultInjection(t *testing.T) {
-	slowTests(t)
+	testenv.RequireSlow(t)
 	st := newFaultStack(t)
 	setMode := func(p *faultproxy.Proxy, m faultproxy.Mode) {
 		if err := p.SetMode(m); err != nil {

@@ -19,14 +19,6 @@ import (
 	"github.com/ezdfsd/ezdfsd/ops"
 )
 
-// requireSlow skips t unless EZDFSD_SLOW_TESTS=1 (scripts/test sets it for the slow step).
-func requireSlow(t *testing.T) {
-	t.Helper()
-	if os.Getenv("EZDFSD_SLOW_TESTS") != "1" {
-		t.Skip("slow test: set EZDFSD_SLOW_TESTS=1 to run it")
-	}
-}
-
 // content returns n deterministic, position-dependent bytes, different for each seed.
 func content(n int, seed byte) []byte {
 	b := make([]byte, n)

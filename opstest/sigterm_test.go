@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/ops"
@@ -28,7 +29,7 @@ import (
 // during the drain delay and refused after it, the download completes with every byte, and the
 // process exits 0 within the shutdown timeout.
 func TestSlowSIGTERMFinishesLargeDownload(t *testing.T) {
-	requireSlow(t)
+	testenv.RequireSlow(t)
 	const (
 		size            = 512 << 20
 		readFor         = 3 * time.Second

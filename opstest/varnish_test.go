@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 )
@@ -165,7 +166,7 @@ func isHit(r response) bool { return len(xids(r)) == 2 }
 // revalidation), non-GETs pass to ezdfsd's 405, 503s are never cached, and other URLs go to the
 // app backend.
 func TestVarnishInFrontOfEzdfsd(t *testing.T) {
-	requireSlow(t)
+	testenv.RequireSlow(t)
 	fx := newFixture(t)
 	d := startDaemon(t, fx.args("--served-by=", "--missing-retries=0",
 		"--cache-ttl="+daemonCacheTTL.String(), "--cache-negative-ttl="+daemonNegativeTTL.String(),

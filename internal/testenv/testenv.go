@@ -99,3 +99,15 @@ func RandomSuffix() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// Slow reports whether the slow suites and the heavy variants of tests were asked for:
+// EZDFSD_SLOW_TESTS=1, which scripts/test sets for its slow step.
+func Slow() bool { return os.Getenv("EZDFSD_SLOW_TESTS") == "1" }
+
+// RequireSlow skips t unless Slow.
+func RequireSlow(t testing.TB) {
+	t.Helper()
+	if !Slow() {
+		t.Skip("slow test: set EZDFSD_SLOW_TESTS=1 (scripts/test does for its slow step)")
+	}
+}

@@ -26,9 +26,6 @@ import (
 	"github.com/ezdfsd/ezdfsd/storage/storagetest"
 )
 
-// slow reports whether the heavy variants were asked for (EZDFSD_SLOW_TESTS=1).
-func slow() bool { return os.Getenv("EZDFSD_SLOW_TESTS") == "1" }
-
 // realBucket creates a unique bucket on the test versitygw server and returns a backend on it
 // built from cfg (Bucket, Endpoint, PathStyle and keys filled in unless set), plus the server
 // description and the log buffer. The bucket is removed at the end of the test.
@@ -208,7 +205,7 @@ func TestVersitygwMultipartPut(t *testing.T) {
 		t.Skip("multipart upload skipped in -short mode")
 	}
 	size, part := int64(40<<20), int64(MinPartSize)
-	if slow() {
+	if testenv.Slow() {
 		size, part = 256<<20, DefaultPartSize
 	}
 	s, _, _ := realBucket(t, Config{PartSize: part})
@@ -253,7 +250,7 @@ func TestVersitygwLargeObjectFlatMemory(t *testing.T) {
 		t.Skip("large object skipped in -short mode")
 	}
 	size := int64(256 << 20)
-	if slow() {
+	if testenv.Slow() {
 		size = 1 << 30
 	}
 	s, srv, _ := realBucket(t, Config{})
