@@ -76,8 +76,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, version s
 	if err != nil {
 		return nil, err
 	}
-	// The overload 503 says what the handler's 503s say.
-	a.handler = ops.LimitConcurrency(h, cfg.MaxConcurrentFetches, cfg.RetryAfter, a.reg)
+	a.handler = ops.LimitConcurrency(h, cfg.MaxConcurrentFetches, http.HandlerFunc(h.Unavailable), a.reg)
 	a.readiness = ops.NewReadiness(checks, cfg.ReadinessInterval, readinessTimeout, a.reg, logger)
 	return a, nil
 }

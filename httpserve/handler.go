@@ -685,3 +685,18 @@ func (x *exchange) unavailable() {
 	x.w.Header()["Retry-After"] = x.h.retryAfter
 	x.writePage(http.StatusServiceUnavailable, page503)
 }
+
+// Unavailable answers 503 exactly as the handler does when a backend is down: Retry-After from
+// Config.RetryAfter and the gateway's 503 page (no body for HEAD). It is for a front that turns
+// a request away before ServeHTTP, such as ops.LimitConcurrency when every slot is taken, so
+// clients see one 503 whatever refused them.
+func (h *Handler) Unavailable(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr["Retry-After"] = h.retryAfter
+	hdr["Content-Type"] = hdrTextHTML
+	hdr["Content-Length"] = []string{strconv.Itoa(len(page503))}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	if r.Method != http.MethodHead {
+		io.WriteString(w, page503)
+	}
+}

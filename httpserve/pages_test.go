@@ -1,10 +1,14 @@
 package httpserve
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/metadata"
 )
 
 // TestPageSizes pins the legacy page sizes from spec §2.8.
@@ -81,5 +85,39 @@ func TestDisplayName(t *testing.T) {
 				t.Errorf("displayName(%q) = %q, want %q", truncate([]byte(c.target)), truncate([]byte(got)), truncate([]byte(c.want)))
 			}
 		})
+	}
+}
+
+// TestUnavailableMatchesTheHandlers503: the 503 a front (ops.LimitConcurrency) sends through
+// Handler.Unavailable is the one the handler sends when the metadata store is down.
+func TestUnavailableMatchesTheHandlers503(t *testing.T) {
+	f := newFixture(t)
+	cfg := testConfig()
+	cfg.RetryAfter = 2500 * time.Millisecond
+	h := f.handler(t, cfg)
+	f.store.err = metadata.ErrUnavailable
+	fromHandler := httptest.NewRecorder()
+	h.ServeHTTP(fromHandler, httptest.NewRequest(http.MethodGet, imgPath, nil))
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		rec := httptest.NewRecorder()
+		h.Unavailable(rec, httptest.NewRequest(method, imgPath, nil))
+		if rec.Code != 503 || fromHandler.Code != 503 {
+			t.Fatalf("%s: status %d (handler %d), want 503", method, rec.Code, fromHandler.Code)
+		}
+		for _, k := range []string{"Retry-After", "Content-Type", "Content-Length"} {
+			if got, want := rec.Header().Get(k), fromHandler.Header().Get(k); got != want {
+				t.Errorf("%s: %s = %q, the handler sends %q", method, k, got, want)
+			}
+		}
+		if rec.Header().Get("Retry-After") != "3" {
+			t.Errorf("%s: Retry-After %q, want 3 (2.5 s rounded up)", method, rec.Header().Get("Retry-After"))
+		}
+		wantBody := fromHandler.Body.String()
+		if method == http.MethodHead {
+			wantBody = ""
+		}
+		if rec.Body.String() != wantBody {
+			t.Errorf("%s: body %q, want %q", method, rec.Body.String(), wantBody)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,15 +12,13 @@ import (
 // DefaultQueueWait is how long LimitConcurrency lets an excess request wait for a slot.
 const DefaultQueueWait = 250 * time.Millisecond
 
-const overloadedPage = "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n" +
-	"<title>503 Service Unavailable</title>\n</head><body>\n<h1>Service Unavailable</h1>\n</body></html>"
-
 // LimitConcurrency lets at most max requests run h at once (0 = unlimited). An excess request
-// waits up to DefaultQueueWait for a slot, then gets 503 with Retry-After, so a surge queues
-// briefly instead of exhausting database connections, file descriptors or memory. The
-// ResponseWriter is passed through untouched (no wrapper), so sendfile stays in use. Rejections
-// are counted in ezdfsd_http_overload_rejected_total when reg is not nil.
-func LimitConcurrency(h http.Handler, max int, retryAfter time.Duration, reg prometheus.Registerer) http.Handler {
+// waits up to DefaultQueueWait for a slot, then is answered by reject (the daemon passes
+// httpserve's 503 with Retry-After), so a surge queues briefly instead of exhausting database
+// connections, file descriptors or memory. The ResponseWriter is passed through untouched (no
+// wrapper), so sendfile stays in use. Rejections are counted in
+// ezdfsd_http_overload_rejected_total when reg is not nil.
+func LimitConcurrency(h http.Handler, max int, reject http.Handler, reg prometheus.Registerer) http.Handler {
 	if max <= 0 {
 		return h
 	}
@@ -32,7 +29,6 @@ func LimitConcurrency(h http.Handler, max int, retryAfter time.Duration, reg pro
 	// A second limiter on the same registry counts into the first one's series; on a clash
 	// with a foreign collector this one counts unregistered.
 	rejected, _ = promreg.Shared(reg, rejected)
-	secs := strconv.Itoa(int((retryAfter + time.Second - 1) / time.Second))
 	sem := make(chan struct{}, max)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -44,13 +40,7 @@ func LimitConcurrency(h http.Handler, max int, retryAfter time.Duration, reg pro
 				t.Stop()
 			case <-t.C:
 				rejected.Inc()
-				w.Header().Set("Retry-After", secs)
-				w.Header().Set("Content-Type", "text/html;charset=UTF-8")
-				w.Header().Set("Content-Length", strconv.Itoa(len(overloadedPage)))
-				w.WriteHeader(http.StatusServiceUnavailable)
-				if r.Method != http.MethodHead {
-					w.Write([]byte(overloadedPage))
-				}
+				reject.ServeHTTP(w, r)
 				return
 			case <-r.Context().Done():
 				t.Stop()

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -29,7 +28,11 @@ func TestLimitConcurrency(t *testing.T) {
 		io.WriteString(w, "ok")
 	})
 	reg := prometheus.NewRegistry()
-	h := LimitConcurrency(slow, 2, 3*time.Second, reg)
+	reject := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "3")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	h := LimitConcurrency(slow, 2, reject, reg)
 
 	var wg sync.WaitGroup
 	codes := make(chan int, 5)
@@ -40,7 +43,7 @@ func TestLimitConcurrency(t *testing.T) {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
 			if rec.Code == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") != "3" {
-				t.Errorf("503 without Retry-After: 3 (%q)", rec.Header().Get("Retry-After"))
+				t.Errorf("503 not from the reject handler: Retry-After %q", rec.Header().Get("Retry-After"))
 			}
 			codes <- rec.Code
 		}()
@@ -70,7 +73,7 @@ func TestLimitConcurrency(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ezdfsd_http_overload_rejected_total"); err != nil {
 		t.Error(err)
 	}
-	if LimitConcurrency(slow, 0, time.Second, nil) == nil {
+	if LimitConcurrency(slow, 0, reject, nil) == nil {
 		t.Fatal("nil handler for max=0")
 	}
 }
