@@ -11,33 +11,13 @@ import (
 // (Setting.Set) are mapped, so eZ's shipped defaults never outrank ezdfsd's. problems maps a
 // setting name to why the site's value for it is unusable.
 func fromSite(site *ezsettings.Site) (out []namedAssignment, problems map[string]string) {
-	problems = map[string]string{}
-	put := func(name, value, origin string) {
-		out = append(out, namedAssignment{name, assignment{value, Source{FromEZ, origin}}})
-	}
+	m := siteMapping{problems: map[string]string{}}
 	str := func(name string, s ezsettings.Setting[string]) {
-		switch {
-		case s.Problem != "":
-			problems[name] = "eZ's " + s.Problem + " (" + s.Origin + ")"
-		case s.Set:
-			put(name, s.Value, s.Origin)
-		}
-	}
-	boolean := func(name string, s ezsettings.Setting[bool]) {
-		switch {
-		case s.Problem != "":
-			problems[name] = "eZ's " + s.Problem + " (" + s.Origin + ")"
-		case s.Set:
-			put(name, strconv.FormatBool(s.Value), s.Origin)
-		}
+		mapSetting(&m, name, s, func(v string) string { return v })
 	}
 
 	str("db-host", site.DB.Host)
-	if p := site.DB.Port; p.Problem != "" {
-		problems["db-port"] = "eZ's " + p.Problem + " (" + p.Origin + ")"
-	} else if p.Set {
-		put("db-port", strconv.Itoa(p.Value), p.Origin)
-	}
+	mapSetting(&m, "db-port", site.DB.Port, strconv.Itoa)
 	str("db-socket", site.DB.Socket)
 	str("db-user", site.DB.User)
 	str("db-password", site.DB.Password)
@@ -47,18 +27,15 @@ func fromSite(site *ezsettings.Site) (out []namedAssignment, problems map[string
 	str("cache-table", site.MetaDataTableNameCache)
 	str("cache-path-needle", site.Cluster.MetadataCachePath)
 	str("storage-path-needle", site.Cluster.MetadataStoragePath)
-	boolean("http-cache", site.Cluster.EnableHTTPCache)
-	boolean("http-range", site.Cluster.EnableHTTPRange)
+	mapSetting(&m, "http-cache", site.Cluster.EnableHTTPCache, strconv.FormatBool)
+	mapSetting(&m, "http-range", site.Cluster.EnableHTTPRange, strconv.FormatBool)
 	str("powered-by", site.Cluster.HeaderXPoweredBy)
-	if e := site.Cluster.ExpiryTimeout; e.Problem != "" {
-		problems["expiry-timeout"] = "eZ's " + e.Problem + " (" + e.Origin + ")"
-	} else if e.Set {
-		v := strconv.FormatInt(e.Value.Seconds, 10)
-		if e.Value.Disabled {
-			v = "off"
+	mapSetting(&m, "expiry-timeout", site.Cluster.ExpiryTimeout, func(e ezsettings.Expiry) string {
+		if e.Disabled {
+			return "off"
 		}
-		put("expiry-timeout", v, e.Origin)
-	}
+		return strconv.FormatInt(e.Seconds, 10)
+	})
 
 	// Backends: file.ini DFSBackend decides whether [DispatchableDFS] applies at all.
 	switch b := site.DFSBackend; {
@@ -67,16 +44,38 @@ func fromSite(site *ezsettings.Site) (out []namedAssignment, problems map[string
 		str("default-backend", site.DispatchDefault)
 		if pb := site.PathBackends; pb.Set {
 			for _, r := range pb.Value {
-				put("path-backend", r.Key+"="+r.Backend, pb.Origin)
+				m.put("path-backend", r.Key+"="+r.Backend, pb.Origin)
 			}
 		}
 	default: // eZDFSFileHandlerDFSAmazon itself, or a class Validate will reject
-		put("default-backend", b.Value, b.Origin)
+		m.put("default-backend", b.Value, b.Origin)
 	}
 
 	str("s3-bucket", site.S3.Bucket)
 	str("s3-region", site.S3.Region)
 	str("s3-access-key-id", site.S3.AccessKeyID)
 	str("s3-secret-access-key", site.S3.SecretAccessKey)
-	return out, problems
+	return m.out, m.problems
+}
+
+// siteMapping collects what fromSite maps: assignments from eZ, and the settings whose eZ value
+// is unusable.
+type siteMapping struct {
+	out      []namedAssignment
+	problems map[string]string
+}
+
+func (m *siteMapping) put(name, value, origin string) {
+	m.out = append(m.out, namedAssignment{name, assignment{value, Source{FromEZ, origin}}})
+}
+
+// mapSetting maps one eZ setting onto the ezdfsd setting name: its problem if it has one, else
+// its value in ezdfsd's syntax (format) if the site set it.
+func mapSetting[T any](m *siteMapping, name string, s ezsettings.Setting[T], format func(T) string) {
+	switch {
+	case s.Problem != "":
+		m.problems[name] = "eZ's " + s.Problem + " (" + s.Origin + ")"
+	case s.Set:
+		m.put(name, format(s.Value), s.Origin)
+	}
 }
