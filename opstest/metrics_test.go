@@ -2,6 +2,7 @@ package opstest
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -97,29 +99,10 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	t.Logf("scrape: %d metric families", len(families))
 
-	sum := func(name string, want map[string]string) float64 {
-		mf, ok := families[name]
-		if !ok {
-			return -1
-		}
-		total := 0.0
-		for _, m := range mf.GetMetric() {
-			if !hasLabels(m, want) {
-				continue
-			}
-			switch {
-			case m.Counter != nil:
-				total += m.Counter.GetValue()
-			case m.Gauge != nil:
-				total += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				total += float64(m.Histogram.GetSampleCount())
-			case m.Untyped != nil:
-				total += m.Untyped.GetValue()
-			}
-		}
-		return total
-	}
+	// The scraped families, read with the same MetricSum the registry tests use.
+	scraped := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		return slices.Collect(maps.Values(families)), nil
+	})
 
 	checks := []struct {
 		name   string
@@ -159,7 +142,7 @@ func TestMetricsScrape(t *testing.T) {
 			if mf.GetType() != tc.typ {
 				t.Errorf("%s is a %v, want %v", tc.series, mf.GetType(), tc.typ)
 			}
-			if v := sum(tc.series, tc.labels); !tc.ok(v) {
+			if v := testkit.MetricSum(t, scraped, tc.series, tc.labels); !tc.ok(v) {
 				t.Errorf("%s%v = %v, want %s", tc.series, tc.labels, v, tc.want)
 			}
 		})
@@ -214,16 +197,6 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	slices.Sort(names)
 	t.Logf("ezdfsd series in the scrape: %s", strings.Join(names, " "))
-}
-
-func hasLabels(m *dto.Metric, want map[string]string) bool {
-	matched := 0
-	for _, lp := range m.GetLabel() {
-		if v, ok := want[lp.GetName()]; ok && v == lp.GetValue() {
-			matched++
-		}
-	}
-	return matched == len(want)
 }
 
 func eq(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
