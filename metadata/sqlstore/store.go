@@ -111,11 +111,10 @@ func (s *Store) Lookup(ctx context.Context, key metadata.Key) (metadata.File, er
 	case errors.Is(err, sql.ErrNoRows):
 		s.metrics.observe(resultNotFound, start)
 		return metadata.File{}, fmt.Errorf("sqlstore: %s: %q: %w", key.Table, key.Name, metadata.ErrNotFound)
-	case ctx.Err() != nil:
-		// The caller gave up (or its own deadline passed): not a database failure.
-		return metadata.File{}, s.dbError(ctx, fmt.Sprintf("lookup %q in %s", key.Name, key.Table), err)
 	default:
-		s.metrics.observe(resultError, start)
+		if ctx.Err() == nil { // a caller that gave up (or whose deadline passed) is not a database failure
+			s.metrics.observe(resultError, start)
+		}
 		return metadata.File{}, s.dbError(ctx, fmt.Sprintf("lookup %q in %s", key.Name, key.Table), err)
 	}
 	if size > math.MaxInt64 {

@@ -30,6 +30,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,6 +182,9 @@ func (m *MountPoint) openBeneath(path string, flags int, mode uint32) (int, erro
 // and, with CheckName having refused "." and ".." segments, nothing outside the root is reached.
 func (m *MountPoint) walkNoFollow(path string, flags int, mode uint32) (int, error) {
 	parts := strings.Split(path, "/")
+	if slices.ContainsFunc(parts, func(p string) bool { return p == "" || p == "." || p == ".." }) {
+		return -1, unix.EXDEV
+	}
 	dir := m.rootFD
 	closeDir := func() {
 		if dir != m.rootFD {
@@ -188,10 +192,6 @@ func (m *MountPoint) walkNoFollow(path string, flags int, mode uint32) (int, err
 		}
 	}
 	for _, p := range parts[:len(parts)-1] {
-		if p == "" || p == "." || p == ".." {
-			closeDir()
-			return -1, unix.EXDEV
-		}
 		next, err := retryEINTR(func() (int, error) {
 			return unix.Openat(dir, p, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		})
@@ -201,13 +201,8 @@ func (m *MountPoint) walkNoFollow(path string, flags int, mode uint32) (int, err
 		}
 		dir = next
 	}
-	last := parts[len(parts)-1]
-	if last == "" || last == "." || last == ".." {
-		closeDir()
-		return -1, unix.EXDEV
-	}
 	fd, err := retryEINTR(func() (int, error) {
-		return unix.Openat(dir, last, flags|unix.O_NOFOLLOW, mode)
+		return unix.Openat(dir, parts[len(parts)-1], flags|unix.O_NOFOLLOW, mode)
 	})
 	closeDir()
 	return fd, err
