@@ -443,6 +443,9 @@ func (x *exchange) sendSingle(obj storage.Object, row metadata.File, v validator
 	x.set("Content-Length", strconv.FormatInt(br.length, 10))
 	x.writeHeader(code)
 	if body != nil {
+		if x.startBody(br.length) {
+			defer cork(x.r.Context(), false)
+		}
 		x.copyBody(body, br.length)
 	}
 }
@@ -463,6 +466,9 @@ func (x *exchange) sendMultipart(obj storage.Object, row metadata.File, v valida
 	x.set("Content-Type", "multipart/byteranges; boundary="+boundary)
 	x.set("Content-Length", strconv.FormatInt(length, 10))
 	x.writeHeader(http.StatusPartialContent)
+	if x.startBody(length) {
+		defer cork(x.r.Context(), false)
+	}
 
 	defer func() { x.bytes += framing.n }()
 	for i, br := range ranges {
@@ -481,6 +487,7 @@ func (x *exchange) sendMultipart(obj storage.Object, row metadata.File, v valida
 	if err := mw.Close(); err != nil {
 		x.abort("writing multipart trailer", err)
 	}
+	_ = http.NewResponseController(x.w).Flush() // the trailer leaves before the socket is uncorked
 }
 
 // openRange asks the backend for a range before any header is sent, answering 404 (object gone,
@@ -503,23 +510,26 @@ func (x *exchange) openRange(obj storage.Object, br byteRange) (io.Reader, bool)
 	return nil, false
 }
 
+// startBody prepares the socket for a body of n bytes, once per response, right after
+// writeHeader. For bodies longer than net/http's 512-byte sniffing prefix the status line and
+// headers are flushed first: ReadFrom then goes straight to sendfile instead of read(2)-ing the
+// first 512 bytes into a buffer, which saves a system call and a copy per response. The socket
+// is corked (TCP_CORK, nginx's tcp_nopush) meanwhile, so the headers leave in the same segment
+// as the start of the body; it reports whether it corked, and the caller then uncorks when the
+// body is written. A writer that cannot flush just keeps the old path.
+func (x *exchange) startBody(n int64) (corked bool) {
+	if n <= sniffLen {
+		return false
+	}
+	corked = cork(x.r.Context(), true)
+	_ = http.NewResponseController(x.w).Flush()
+	return corked
+}
+
 // copyBody copies exactly n bytes of rd to the ResponseWriter. It hands rd to io.Copy
 // unwrapped, so the mount point's *io.LimitedReader over an *os.File reaches the
 // ResponseWriter's ReadFrom and sendfile. A short or failed copy aborts the connection.
-//
-// For bodies longer than net/http's 512-byte sniffing prefix the status line and headers are
-// flushed first: ReadFrom then goes straight to sendfile instead of read(2)-ing the first 512
-// bytes into a buffer, which saves a system call and a copy per response.
 func (x *exchange) copyBody(rd io.Reader, n int64) {
-	if n > sniffLen {
-		// Headers are final here (everything was decided before WriteHeader). Corked, they
-		// leave in the same segment as the start of the body. A writer that cannot flush just
-		// keeps the old path.
-		if cork(x.r.Context(), true) {
-			defer cork(x.r.Context(), false)
-		}
-		_ = http.NewResponseController(x.w).Flush()
-	}
 	written, err := copyTo(x.w, rd)
 	x.bytes += written
 	if err == nil && written == n {
