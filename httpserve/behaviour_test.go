@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,21 +159,65 @@ func TestNFSLag(t *testing.T) {
 	}
 }
 
-// TestRetryCanceled: a client that goes away during the NFS-lag pause ends the retries.
+// TestRetryCanceled: a client that goes away during the NFS-lag pause ends the retries at once:
+// the pause (an hour here, so only the cancellation can end it) returns, the file is not opened
+// again, and the request ends 503 (nobody reads it) without counting a missing file.
 func TestRetryCanceled(t *testing.T) {
 	f := newFixture(t)
-	h := f.handler(t, testConfig())
-	h.sleep = sleepCtx
+	cfg := testConfig()
+	cfg.MissingRetries = 2
+	cfg.MissingRetryDelay = time.Hour
+	reg := prometheus.NewPedanticRegistry()
+	h, err := New(cfg, f.routing(t), f.store,
+		map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: f.s3}, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := make(chan struct{})
+	var pauses atomic.Int32
+	h.sleep = func(ctx context.Context, d time.Duration) error {
+		if pauses.Add(1) == 1 {
+			close(paused)
+		}
+		return sleepCtx(ctx, d) // the real pause: only ctx can end it
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/"+imgX+"missing.jpg", nil)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	req.RequestURI = "/" + imgX + "missing.jpg"
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != 503 && rec.Code != 404 {
-		t.Fatalf("status %d", rec.Code)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(rec, req)
+	}()
+	select {
+	case <-paused:
+	case <-done:
+		t.Fatalf("request ended (status %d) without pausing for the NFS-lag retry", rec.Code)
 	}
 	if got := f.mount.openCount(imgX + "missing.jpg"); got != 1 {
-		t.Errorf("opens = %d after cancel, want 1", got)
+		t.Fatalf("opens = %d before the pause, want 1", got)
+	}
+	cancel() // the client goes away during the pause
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler still pausing 10 s after the client went away")
+	}
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", rec.Code)
+	}
+	if got := f.mount.openCount(imgX + "missing.jpg"); got != 1 {
+		t.Errorf("opens = %d after cancel, want 1 (no retry once the client is gone)", got)
+	}
+	if got := pauses.Load(); got != 1 {
+		t.Errorf("paused %d times, want 1", got)
+	}
+	for ev, want := range map[string]float64{eventNFSRetry: 1, eventMissingFile: 0} {
+		if got := testutil.ToFloat64(h.metrics.events.WithLabelValues(ev)); got != want {
+			t.Errorf("event %s = %v, want %v", ev, got, want)
+		}
 	}
 }
 
