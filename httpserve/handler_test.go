@@ -365,7 +365,14 @@ func TestConformance(t *testing.T) {
 		{row: "53", name: "metadata unavailable", target: imgPath, code: 503,
 			storeErr: fmt.Errorf("dial tcp: refused: %w", metadata.ErrUnavailable),
 			want:     merge(noEZHeaders, map[string]string{"Retry-After": "5"}), body: []byte(page503),
-			check: func(t *testing.T, f *fixture, _ *httptest.ResponseRecorder) {}},
+			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
+				// One lookup (the store makes its own connect tries), then nothing: no file
+				// is opened without a row to check it against.
+				lookups(1)(t, f, rec)
+				if n := f.mount.openCount(img); n != 0 {
+					t.Errorf("storage opened %d times with metadata down, want 0", n)
+				}
+			}},
 		{row: "-", name: "corrupt row (negative size)", target: "/" + imgX + "negative-size.jpg", code: 503,
 			want: map[string]string{"Retry-After": "5", "Served-by": absent}},
 		{row: "55", name: "Cache-Control opt-in", target: imgPath, cfg: func(c *Config) { c.CacheControl = true }, code: 200,
