@@ -127,6 +127,22 @@ func TestMemoryLRUBound(t *testing.T) {
 	}
 }
 
+// waitingCtx reports, once, the first time a caller's Done channel is asked for. In the
+// Memory tier the only such call is the coalescer's wait for the shared lookup (the store
+// sees the detached context of the shared call), so when every caller has reported, every
+// caller has joined a lookup: none can be served by an entry stored after the store answers.
+// Without coalescing the fake store's own wait on the caller's context reports instead.
+type waitingCtx struct {
+	context.Context
+	once    sync.Once
+	waiting chan<- struct{}
+}
+
+func (c *waitingCtx) Done() <-chan struct{} {
+	c.once.Do(func() { c.waiting <- struct{}{} })
+	return c.Context.Done()
+}
+
 func TestMemoryCoalescesConcurrentMisses(t *testing.T) {
 	const n = 1000
 	store := newFakeStore()
@@ -136,24 +152,29 @@ func TestMemoryCoalescesConcurrentMisses(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMemory(store, Config{}, reg, nil)
 
-	var started, done sync.WaitGroup
+	var done sync.WaitGroup
 	errs := make(chan error, n)
-	started.Add(n)
+	waiting := make(chan struct{}, n)
 	done.Add(n)
 	for range n {
 		go func() {
 			defer done.Done()
-			started.Done()
-			f, err := m.Lookup(context.Background(), key("hot.jpg"))
+			ctx := &waitingCtx{Context: context.Background(), waiting: waiting}
+			f, err := m.Lookup(ctx, key("hot.jpg"))
 			if err == nil && f.MTime != 42 {
 				err = errors.New("wrong file")
 			}
 			errs <- err
 		}()
 	}
-	started.Wait()
-	time.Sleep(20 * time.Millisecond) // let most goroutines join the shared lookup; not required for correctness
-	close(gate)
+	for i := range n {
+		select {
+		case <-waiting:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d callers waiting after 30 s", i, n)
+		}
+	}
+	close(gate) // every caller is in a lookup; let the store answer
 	done.Wait()
 	close(errs)
 	for err := range errs {
@@ -164,11 +185,13 @@ func TestMemoryCoalescesConcurrentMisses(t *testing.T) {
 	if got := store.calls.Load(); got != 1 {
 		t.Fatalf("store called %d times for %d concurrent lookups, want 1", got, n)
 	}
-	lookups := counterVec(t, reg, "ezdfsd_metadata_lookups_total")
-	if hit, miss := lookups["memory/hit"], lookups["memory/miss"]; hit+miss != n {
-		t.Fatalf("memory hit %v + miss %v != %d", hit, miss, n)
+	if got := testutil.ToFloat64(m.flight.coalesced); got != n-1 {
+		t.Errorf("coalesced = %v, want %d (every caller but the one that asked the store)", got, n-1)
 	}
-	t.Logf("coalesced: %v, hits: %v", testutil.ToFloat64(m.flight.coalesced), lookups["memory/hit"])
+	lookups := counterVec(t, reg, "ezdfsd_metadata_lookups_total")
+	if hit, miss := lookups["memory/hit"], lookups["memory/miss"]; hit != 0 || miss != n {
+		t.Errorf("memory hit %v, miss %v; want 0 and %d (all joined the one lookup)", hit, miss, n)
+	}
 }
 
 func TestMemoryCallerCancelDoesNotCancelSharedLookup(t *testing.T) {
