@@ -413,6 +413,7 @@ type configServer struct {
 	nodes    []string // host|ip|port
 	legacy   bool     // answer "config get cluster" with ERROR, as engines before 1.4.14
 	broken   bool     // answer garbage
+	down     bool     // close every connection unanswered, as an endpoint that is not up yet
 	requests atomic.Int64
 }
 
@@ -449,8 +450,20 @@ func (s *configServer) setBroken(b bool) {
 	s.broken = b
 }
 
+func (s *configServer) setDown(d bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = d
+}
+
 func (s *configServer) serve(c net.Conn) {
 	defer c.Close()
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down {
+		return
+	}
 	r := bufio.NewReader(c)
 	for {
 		line, err := r.ReadString('\n')
@@ -568,13 +581,25 @@ func TestElastiCacheDiscovery(t *testing.T) {
 	}
 
 	t.Run("endpoint down at start: static list, keeps retrying", func(t *testing.T) {
-		m := newTestMemcached(t, store, MemcachedConfig{Servers: []string{a}, DiscoveryEndpoint: closedPort(t), DiscoveryInterval: time.Hour}, Config{}, nil, time.Now)
+		srv := newConfigServer(t, false, ecNode(t, 1, b))
+		srv.setDown(true)
+		reg := prometheus.NewRegistry()
+		m := newTestMemcached(t, store, MemcachedConfig{Servers: []string{a}, DiscoveryEndpoint: srv.ln.Addr().String(), DiscoveryInterval: 20 * time.Millisecond}, Config{}, reg, time.Now)
 		if got := m.Servers(); !slices.Equal(got, []string{a}) {
-			t.Fatalf("servers %v, want [%s]", got, a)
+			t.Fatalf("servers %v, want the static list [%s]", got, a)
 		}
 		if _, err := m.Lookup(ctxT(t), key("x.jpg")); err != nil {
 			t.Fatal(err)
 		}
+		// The first try was at start; wait for two more, all failed, the static list kept.
+		waitFor(t, "two failed retries of the discovery", func() bool {
+			return counterVec(t, reg, "ezdfsd_memcached_errors_total")["discovery"] >= 3
+		})
+		if got := m.Servers(); !slices.Equal(got, []string{a}) {
+			t.Fatalf("after failed retries: servers %v, want [%s]", got, a)
+		}
+		srv.setDown(false)
+		waitFor(t, "the discovered node list once the endpoint is back", func() bool { return slices.Equal(m.Servers(), []string{b}) })
 	})
 }
 
