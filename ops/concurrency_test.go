@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -34,35 +35,50 @@ func TestLimitConcurrency(t *testing.T) {
 	})
 	h := LimitConcurrency(slow, 2, reject, reg)
 
+	type answer struct {
+		code int
+		took time.Duration
+	}
 	var wg sync.WaitGroup
-	codes := make(chan int, 5)
+	answers := make(chan answer, 5)
 	for range 5 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rec := httptest.NewRecorder()
+			start := time.Now()
 			h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+			took := time.Since(start)
 			if rec.Code == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") != "3" {
 				t.Errorf("503 not from the reject handler: Retry-After %q", rec.Header().Get("Retry-After"))
 			}
-			codes <- rec.Code
+			answers <- answer{rec.Code, took}
 		}()
 	}
-	// Three requests find no slot and are rejected after the queue wait; then release the two.
+	// Three requests find no slot and are rejected after the queue wait (a lower bound, which
+	// load cannot break); then release the two.
 	rejected := 0
 	for rejected < 3 {
-		if c := <-codes; c == http.StatusServiceUnavailable {
+		select {
+		case a := <-answers:
+			if a.code != http.StatusServiceUnavailable {
+				t.Fatalf("got %d before release", a.code)
+			}
+			if a.took < DefaultQueueWait {
+				t.Errorf("503 after %v, want a wait of at least DefaultQueueWait (%v) for a slot", a.took, DefaultQueueWait)
+			}
 			rejected++
-		} else {
-			t.Fatalf("got %d before release", c)
+		case <-time.After(30 * time.Second):
+			close(release)
+			t.Fatalf("%d of 3 excess requests rejected after 30 s", rejected)
 		}
 	}
 	close(release)
 	wg.Wait()
-	close(codes)
-	for c := range codes {
-		if c != http.StatusOK {
-			t.Errorf("admitted request got %d", c)
+	close(answers)
+	for a := range answers {
+		if a.code != http.StatusOK {
+			t.Errorf("admitted request got %d", a.code)
 		}
 	}
 	if peak != 2 {
