@@ -229,14 +229,43 @@ func TestMetricsLintAllComponents(t *testing.T) {
 		t.Fatalf("daemon.New: %v", err)
 	}
 	t.Cleanup(func() { app.Close(context.Background()) })
-	// Labelled series only appear once observed: one miss per backend (the S3 bucket does not
-	// exist, so that one is an S3 error) through the real handler.
+	// Labelled series only appear once observed: one failure per backend through the real
+	// handler, each with the status and series it must leave. The mount point is empty, so
+	// the row's file is missing (404); the S3 bucket does not exist, so that GET is an S3
+	// error (503).
 	st := testkit.MySQLStore(t, dsn)
-	for _, target := range []string{"/var/site/storage/images/a/x.jpg", "/var/site/storage/images-versioned/a/x.jpg"} {
-		putRow(t, st, metadata.File{Name: strings.TrimPrefix(target, "/"), Datatype: "image/jpeg", Size: 10, MTime: 1700000000})
+	reg := app.Registry()
+	for _, c := range []struct {
+		target, backend, event string
+		code                   int
+	}{
+		{"/var/site/storage/images/a/x.jpg", "mountpoint", "missing_file", http.StatusNotFound},
+		{"/var/site/storage/images-versioned/a/x.jpg", "s3", "storage_error", http.StatusServiceUnavailable},
+	} {
+		putRow(t, st, metadata.File{Name: strings.TrimPrefix(c.target, "/"), Datatype: "image/jpeg", Size: 10, MTime: 1700000000})
 		rec := httptest.NewRecorder()
-		app.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
-		t.Logf("GET %s = %d", target, rec.Code)
+		app.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, c.target, nil))
+		if rec.Code != c.code {
+			t.Errorf("GET %s = %d, want %d", c.target, rec.Code, c.code)
+		}
+		requests := map[string]string{"code": strconv.Itoa(c.code), "backend": c.backend, "method": http.MethodGet}
+		if got := testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", requests); got != 1 {
+			t.Errorf("ezdfsd_http_requests_total with %v = %v, want 1", requests, got)
+		}
+		if got := testkit.MetricSum(t, reg, "ezdfsd_storage_events_total", map[string]string{"event": c.event}); got != 1 {
+			t.Errorf("ezdfsd_storage_events_total{event=%q} = %v after GET %s, want 1", c.event, got, c.target)
+		}
+	}
+	for _, s := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"ezdfsd_db_queries_total", map[string]string{"result": "found"}},
+		{"ezdfsd_s3_requests_total", map[string]string{"op": "get", "result": "error"}},
+	} {
+		if got := testkit.MetricSum(t, reg, s.name, s.labels); got < 1 {
+			t.Errorf("%s with %v = %v, want at least 1", s.name, s.labels, got)
+		}
 	}
 	mfs, err := app.Registry().Gather()
 	if err != nil {
