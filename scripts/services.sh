@@ -31,9 +31,9 @@ _GOPID=$!
 
 # 2. Debian packages (minimal MariaDB: server-core + client-core, no galera/perl).
 # apache2, python3 and file are for the deploy/ checks (private Apache, echo backend, static-build check).
-_PKGS="mariadb-server-core mariadb-client-core memcached varnish nginx-light apache2 python3 file"
+_PKGS="mariadb-server-core mariadb-client-core memcached varnish nginx-light apache2 python3 file strace"
 if ! command -v mariadbd >/dev/null || ! command -v memcached >/dev/null || ! command -v varnishd >/dev/null || ! command -v nginx >/dev/null ||
-   ! command -v apache2 >/dev/null || ! command -v python3 >/dev/null || ! command -v file >/dev/null; then
+   ! command -v apache2 >/dev/null || ! command -v python3 >/dev/null || ! command -v file >/dev/null || ! command -v strace >/dev/null; then
   apt-get update -qq
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $_PKGS > "$SVC/apt.log" 2>&1 || { cat "$SVC/apt.log"; exit 1; }
