@@ -14,6 +14,10 @@ import (
 // is an error naming the accepted ones. (The level is parsed once, by config's log-level
 // setting.)
 //
+// Warnings and errors that repeat one kind (message and error class) are rate-limited: the first
+// is written in full, then at most one line per DefaultLogRepeatInterval, carrying the count held
+// back since the previous one (see NewRateLimitHandler).
+//
 // Every string attribute, error attribute and the message itself pass through
 // Redact, and attributes whose key names a password, secret or token are
 // logged as "***", so a DSN or URL with a password that reaches a log line shows "***"
@@ -25,9 +29,9 @@ func NewLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
 	switch strings.ToLower(strings.TrimSpace(format)) {
 	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(NewRateLimitHandler(slog.NewTextHandler(w, opts), DefaultLogRepeatInterval, nil)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(NewRateLimitHandler(slog.NewJSONHandler(w, opts), DefaultLogRepeatInterval, nil)), nil
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
