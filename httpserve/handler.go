@@ -596,7 +596,7 @@ func (x *exchange) lateStorageFailure(err error) {
 // so the client sees a broken response, never a complete-looking one of the wrong length.
 func (x *exchange) abort(what string, err error) {
 	x.h.log.LogAttrs(x.r.Context(), slog.LevelError, "aborting response: "+what,
-		slog.String("request_id", x.id), slog.String("name", x.name), slog.String("error", err.Error()))
+		slog.String("request_id", x.id), slog.String("name", x.name), slog.Any("error", err))
 	panic(http.ErrAbortHandler)
 }
 
@@ -605,8 +605,9 @@ func (x *exchange) logError(msg string, err error) {
 	if x.r.Context().Err() != nil {
 		level = slog.LevelDebug // canceled by the client
 	}
+	// The error value, not its text: the logger's rate limit keys on its class (ops.NewRateLimitHandler).
 	x.h.log.LogAttrs(x.r.Context(), level, msg,
-		slog.String("request_id", x.id), slog.String("name", x.name), slog.String("error", err.Error()))
+		slog.String("request_id", x.id), slog.String("name", x.name), slog.Any("error", err))
 }
 
 // etagOf is the legacy validator "<mtime>-<size>", always strong.

@@ -3,7 +3,7 @@ package ops
 import (
 	"context"
 	"errors"
-		"log/slog"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"

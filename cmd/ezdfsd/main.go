@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 	"github.com/ezdfsd/ezdfsd/ops"
 )
 
@@ -119,6 +120,7 @@ func withConfig(cmd string, args, environ []string, stdout, stderr io.Writer, fn
 		fmt.Fprintf(stderr, "ezdfsd %s: %v\n", cmd, err)
 		return 2
 	}
+	sqlstore.SetDriverLogger(logger) // the MySQL driver's own lines, too, in the chosen format
 	return fn(cfg, logger)
 }
 
