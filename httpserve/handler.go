@@ -616,16 +616,18 @@ func etagOf(row metadata.File) entityTag {
 }
 
 // contentType is the row's datatype as the legacy gateway sends it, with PHP's default_charset
-// rule: ";charset=UTF-8" (no space) appended to text/* types that name no charset. An empty
-// datatype (eZ's .generating rows) would be sent as an empty Content-Type by the legacy
-// gateway; ezdfsd sends application/octet-stream instead, which is what an empty type means.
-// Labels such as "misc" or "php" stay as they are (spec row 23).
+// rule (main/SAPI.c sapi_apply_default_charset; spec §2.5 and §7): ";charset=UTF-8" (no
+// space) is appended when the type starts with "text/" and does not contain "charset=", both
+// tested case-sensitively (strncmp, strstr). So "TEXT/css" is left alone, and
+// "text/css; Charset=latin1" gets the suffix after its own parameter, byte for byte as PHP
+// sends them. An empty datatype (eZ's .generating rows) would be sent as an empty Content-Type
+// by the legacy gateway; ezdfsd sends application/octet-stream instead, which is what an empty
+// type means. Labels such as "misc" or "php" stay as they are (spec row 23).
 func contentType(datatype string) string {
 	if datatype == "" {
 		return "application/octet-stream"
 	}
-	if len(datatype) >= 5 && strings.EqualFold(datatype[:5], "text/") &&
-		!strings.Contains(strings.ToLower(datatype), "charset=") {
+	if strings.HasPrefix(datatype, "text/") && !strings.Contains(datatype, "charset=") {
 		return datatype + ";charset=UTF-8"
 	}
 	return datatype

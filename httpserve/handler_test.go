@@ -95,6 +95,9 @@ func newFixtureIn(t *testing.T, root string) *fixture {
 	row(st, imgX+"misc.bin", "misc", 3, mtime, []byte("abc"))
 	row(st, imgX+"empty-type.bin", "", 3, mtime, []byte("abc"))
 	row(st, imgX+"text.txt", "text/plain; charset=ISO-8859-1", 3, mtime, []byte("abc"))
+	row(st, imgX+"charset-capital.css", "text/css; Charset=latin1", 3, mtime, []byte("a{}"))
+	row(st, imgX+"upper-type.css", "TEXT/css", 3, mtime, []byte("a{}"))
+	row(st, imgX+"charset-no-value.txt", "text/plain;charset", 3, mtime, []byte("abc"))
 	row(st, "var/ezdemo_site/storage/original/application/x.pdf", "application/pdf", 3, mtime, []byte("pdf"))
 	row(st, imgX+"negative-size.jpg", "image/jpeg", -5, mtime, []byte("abc"))
 	row(st, s3Prefix+"img.png", "image/png", 8, mtime, nil)
@@ -270,6 +273,13 @@ func TestConformance(t *testing.T) {
 			want: map[string]string{"Content-Type": "text/css;charset=UTF-8"}, body: []byte("body{margin}")},
 		{row: "21", name: "text/* with charset untouched", target: "/" + imgX + "text.txt", code: 200,
 			want: map[string]string{"Content-Type": "text/plain; charset=ISO-8859-1"}},
+		// PHP's default_charset test is case-sensitive: strncmp(type, "text/", 5) and strstr(type, "charset=").
+		{row: "21", name: "Charset= is not charset=", target: "/" + imgX + "charset-capital.css", code: 200,
+			want: map[string]string{"Content-Type": "text/css; Charset=latin1;charset=UTF-8"}},
+		{row: "21", name: "TEXT/ is not text/", target: "/" + imgX + "upper-type.css", code: 200,
+			want: map[string]string{"Content-Type": "TEXT/css"}},
+		{row: "21", name: "charset without =", target: "/" + imgX + "charset-no-value.txt", code: 200,
+			want: map[string]string{"Content-Type": "text/plain;charset;charset=UTF-8"}},
 		{row: "22", name: "cache path only in storage table", target: "/var/ezdemo_site/cache/public/only-storage.css", code: 404},
 		{row: "23", name: "misc", target: "/" + imgX + "misc.bin", code: 200, want: map[string]string{"Content-Type": "misc"}},
 		{row: "23", name: "empty datatype", target: "/" + imgX + "empty-type.bin", code: 200,
