@@ -416,6 +416,16 @@ func TestConformance(t *testing.T) {
 			want: map[string]string{"Content-Length": strconv.Itoa(len(page404(imgX + "nope.jpg")))}},
 		{row: "-", name: "HEAD ignores Range", method: "HEAD", target: imgPath, headers: []string{"Range", "bytes=0-9"}, code: 200,
 			want: full, body: noBody},
+		// README "Differences": names eZ never writes are refused before any lookup (the legacy
+		// gateway would look them up, and serve a row if one existed).
+		{row: "11", name: "dot segment", target: "/" + imgX + "./q", code: 404, want: noEZHeaders, check: lookups(0)},
+		{row: "11", name: "encoded dot segment", target: "/" + imgX + "%2e/q", code: 404, check: lookups(0)},
+		{row: "11", name: "empty segment", target: "/" + imgX + "a//q", code: 404, want: noEZHeaders, check: lookups(0)},
+		{row: "11", name: "trailing slash", target: "/" + imgX + "q/", code: 404, check: lookups(0)},
+		{row: "11", name: "control byte", target: "/" + imgX + "q%01.jpg", code: 404, want: noEZHeaders, check: lookups(0)},
+		{row: "11", name: "DEL byte", target: "/" + imgX + "q%7F.jpg", code: 404, check: lookups(0)},
+		{row: "-", name: "X-Request-Id taken and echoed", target: imgPath, headers: []string{"X-Request-Id", "edge-42"}, code: 200,
+			want: map[string]string{"X-Request-Id": "edge-42"}},
 		{row: "-", name: "absolute-form target", target: "http://example.com" + imgPath + "?x=1", code: 200, body: data},
 	}
 	root := newFixture(t).mount.root
