@@ -149,3 +149,17 @@ func TestNewLoggerRateLimitsRepeatedErrors(t *testing.T) {
 		t.Fatalf("%d lines for 50 repeated errors, want 1:\n%s", len(lines), buf.String())
 	}
 }
+
+func TestNewLoggerWithoutRateLimit(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := NewLogger(&buf, "json", slog.LevelInfo, WithRepeatInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		l.Warn("import: file failed", "name", fmt.Sprintf("var/x/%d.jpg", i), "err", dbDown("x"))
+	}
+	if lines := jsonLines(t, buf.String()); len(lines) != 50 {
+		t.Fatalf("%d lines for 50 failed files, want 50 with WithRepeatInterval(0)", len(lines))
+	}
+}

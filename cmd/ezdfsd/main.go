@@ -115,7 +115,11 @@ func withConfig(cmd string, args, environ []string, stdout, stderr io.Writer, fn
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "ezdfsd %s: warning: %s\n", cmd, w)
 	}
-	logger, err := ops.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	var logOpts []ops.LoggerOption
+	if cmd == "import" { // one line per failed file, as the importer promises: no rate limit
+		logOpts = append(logOpts, ops.WithRepeatInterval(0))
+	}
+	logger, err := ops.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel, logOpts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "ezdfsd %s: %v\n", cmd, err)
 		return 2
