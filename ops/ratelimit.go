@@ -26,7 +26,8 @@ const SuppressedKey = "suppressed"
 // NewRateLimitHandler wraps next so that warnings and errors repeating one kind are written at
 // most once per every: the first line of a kind is written in full, later ones within every of
 // the last written one are counted and dropped, and the next line written for that kind
-// carries the count as the attribute "suppressed". Records below slog.LevelWarn (debug lines,
+// carries the count as the attribute "suppressed" (added to, not repeated, when the caller already
+// set one from a limiter of its own). Records below slog.LevelWarn (debug lines,
 // the access log) always pass.
 //
 // The kind is the level, the message and the class of the error attribute ("error" or "err"),
@@ -73,15 +74,45 @@ func (h *rateLimitHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < slog.LevelWarn || h.state.every <= 0 {
 		return h.next.Handle(ctx, r)
 	}
-	write, suppressed := h.state.allow(logKind(r))
+	own := ownSuppressed(r)
+	write, suppressed := h.state.allow(logKind(r), 1+own)
 	if !write {
 		return nil
 	}
 	if suppressed > 0 {
-		r = r.Clone()
-		r.AddAttrs(slog.Int64(SuppressedKey, suppressed))
+		r = withSuppressed(r, own+suppressed)
 	}
 	return h.next.Handle(ctx, r)
+}
+
+// ownSuppressed is the "suppressed" count a record already carries from a limiter of its
+// caller's own (the metadata cache limits some warnings itself), or 0.
+func ownSuppressed(r slog.Record) int64 {
+	var n int64
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == SuppressedKey {
+			if v := a.Value.Resolve(); v.Kind() == slog.KindInt64 {
+				n = max(v.Int64(), 0)
+			}
+			return false
+		}
+		return true
+	})
+	return n
+}
+
+// withSuppressed returns r with one "suppressed" attribute set to n, replacing any it had,
+// so a JSON line never carries the key twice.
+func withSuppressed(r slog.Record, n int64) slog.Record {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != SuppressedKey {
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	out.AddAttrs(slog.Int64(SuppressedKey, n))
+	return out
 }
 
 // WithAttrs implements slog.Handler.
@@ -94,9 +125,10 @@ func (h *rateLimitHandler) WithGroup(name string) slog.Handler {
 	return &rateLimitHandler{next: h.next.WithGroup(name), state: h.state}
 }
 
-// allow reports whether a line of kind may be written now and how many of its kind were
-// dropped since the last one written.
-func (s *rateState) allow(kind string) (bool, int64) {
+// allow reports whether a line of kind may be written now and how many lines of its kind were
+// dropped since the last one written; a dropped line counts as weight (itself plus the lines it
+// already stood for).
+func (s *rateState) allow(kind string, weight int64) (bool, int64) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,7 +141,7 @@ func (s *rateState) allow(kind string) (bool, int64) {
 		return true, 0
 	}
 	if now.Sub(k.last) < s.every {
-		k.suppressed++
+		k.suppressed += weight
 		return false, 0
 	}
 	n := k.suppressed

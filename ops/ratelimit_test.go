@@ -163,3 +163,28 @@ func TestNewLoggerWithoutRateLimit(t *testing.T) {
 		t.Fatalf("%d lines for 50 failed files, want 50 with WithRepeatInterval(0)", len(lines))
 	}
 }
+
+// The metadata cache limits its stale-serving warning itself and sets "suppressed"; the lines
+// this handler drops carry their own counts, which must add up in the one "suppressed" key of
+// the next line written.
+func TestRateLimitHandlerMergesCallersSuppressedCount(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1700000000, 0)}
+	var buf bytes.Buffer
+	l := slog.New(NewRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now))
+	for range 10 { // one line a second, each standing for 4 the cache held back
+		l.Warn("metadata store unavailable, serving stale metadata", "err", dbDown("a"), SuppressedKey, int64(4))
+		clock.advance(time.Second)
+	}
+	l.Warn("metadata store unavailable, serving stale metadata", "err", dbDown("a"), SuppressedKey, int64(4))
+	out := buf.String()
+	lines := jsonLines(t, out)
+	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if n := strings.Count(line, `"`+SuppressedKey+`":`); n != 1 {
+			t.Errorf("line %d has %d %q keys: %s", i+1, n, SuppressedKey, line)
+		}
+	}
+	// First line: its own 4. Second (at 10 s): its own 4 + 9 dropped lines standing for 5 each.
+	if len(lines) != 2 || lines[0][SuppressedKey] != float64(4) || lines[1][SuppressedKey] != float64(4+9*5) {
+		t.Fatalf("lines: %v; want suppressed 4 then 49", lines)
+	}
+}
