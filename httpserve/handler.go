@@ -596,7 +596,7 @@ func (x *exchange) lateStorageFailure(err error) {
 // so the client sees a broken response, never a complete-looking one of the wrong length.
 func (x *exchange) abort(what string, err error) {
 	x.h.log.LogAttrs(x.r.Context(), slog.LevelError, "aborting response: "+what,
-		slog.String("request_id", x.id), slog.String("name", x.name), slog.String("error", err.Error()))
+		slog.String("request_id", x.id), slog.String("name", x.name), slog.Any("error", err))
 	panic(http.ErrAbortHandler)
 }
 
@@ -605,8 +605,9 @@ func (x *exchange) logError(msg string, err error) {
 	if x.r.Context().Err() != nil {
 		level = slog.LevelDebug // canceled by the client
 	}
+	// The error value, not its text: the logger's rate limit keys on its class (ops.NewRateLimitHandler).
 	x.h.log.LogAttrs(x.r.Context(), level, msg,
-		slog.String("request_id", x.id), slog.String("name", x.name), slog.String("error", err.Error()))
+		slog.String("request_id", x.id), slog.String("name", x.name), slog.Any("error", err))
 }
 
 // etagOf is the legacy validator "<mtime>-<size>", always strong.
@@ -615,16 +616,18 @@ func etagOf(row metadata.File) entityTag {
 }
 
 // contentType is the row's datatype as the legacy gateway sends it, with PHP's default_charset
-// rule: ";charset=UTF-8" (no space) appended to text/* types that name no charset. An empty
-// datatype (eZ's .generating rows) would be sent as an empty Content-Type by the legacy
-// gateway; ezdfsd sends application/octet-stream instead, which is what an empty type means.
-// Labels such as "misc" or "php" stay as they are (spec row 23).
+// rule (main/SAPI.c sapi_apply_default_charset; spec §2.5 and §7): ";charset=UTF-8" (no
+// space) is appended when the type starts with "text/" and does not contain "charset=", both
+// tested case-sensitively (strncmp, strstr). So "TEXT/css" is left alone, and
+// "text/css; Charset=latin1" gets the suffix after its own parameter, byte for byte as PHP
+// sends them. An empty datatype (eZ's .generating rows) would be sent as an empty Content-Type
+// by the legacy gateway; ezdfsd sends application/octet-stream instead, which is what an empty
+// type means. Labels such as "misc" or "php" stay as they are (spec row 23).
 func contentType(datatype string) string {
 	if datatype == "" {
 		return "application/octet-stream"
 	}
-	if len(datatype) >= 5 && strings.EqualFold(datatype[:5], "text/") &&
-		!strings.Contains(strings.ToLower(datatype), "charset=") {
+	if strings.HasPrefix(datatype, "text/") && !strings.Contains(datatype, "charset=") {
 		return datatype + ";charset=UTF-8"
 	}
 	return datatype

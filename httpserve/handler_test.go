@@ -95,6 +95,9 @@ func newFixtureIn(t *testing.T, root string) *fixture {
 	row(st, imgX+"misc.bin", "misc", 3, mtime, []byte("abc"))
 	row(st, imgX+"empty-type.bin", "", 3, mtime, []byte("abc"))
 	row(st, imgX+"text.txt", "text/plain; charset=ISO-8859-1", 3, mtime, []byte("abc"))
+	row(st, imgX+"charset-capital.css", "text/css; Charset=latin1", 3, mtime, []byte("a{}"))
+	row(st, imgX+"upper-type.css", "TEXT/css", 3, mtime, []byte("a{}"))
+	row(st, imgX+"charset-no-value.txt", "text/plain;charset", 3, mtime, []byte("abc"))
 	row(st, "var/ezdemo_site/storage/original/application/x.pdf", "application/pdf", 3, mtime, []byte("pdf"))
 	row(st, imgX+"negative-size.jpg", "image/jpeg", -5, mtime, []byte("abc"))
 	row(st, s3Prefix+"img.png", "image/png", 8, mtime, nil)
@@ -270,6 +273,13 @@ func TestConformance(t *testing.T) {
 			want: map[string]string{"Content-Type": "text/css;charset=UTF-8"}, body: []byte("body{margin}")},
 		{row: "21", name: "text/* with charset untouched", target: "/" + imgX + "text.txt", code: 200,
 			want: map[string]string{"Content-Type": "text/plain; charset=ISO-8859-1"}},
+		// PHP's default_charset test is case-sensitive: strncmp(type, "text/", 5) and strstr(type, "charset=").
+		{row: "21", name: "Charset= is not charset=", target: "/" + imgX + "charset-capital.css", code: 200,
+			want: map[string]string{"Content-Type": "text/css; Charset=latin1;charset=UTF-8"}},
+		{row: "21", name: "TEXT/ is not text/", target: "/" + imgX + "upper-type.css", code: 200,
+			want: map[string]string{"Content-Type": "TEXT/css"}},
+		{row: "21", name: "charset without =", target: "/" + imgX + "charset-no-value.txt", code: 200,
+			want: map[string]string{"Content-Type": "text/plain;charset;charset=UTF-8"}},
 		{row: "22", name: "cache path only in storage table", target: "/var/ezdemo_site/cache/public/only-storage.css", code: 404},
 		{row: "23", name: "misc", target: "/" + imgX + "misc.bin", code: 200, want: map[string]string{"Content-Type": "misc"}},
 		{row: "23", name: "empty datatype", target: "/" + imgX + "empty-type.bin", code: 200,
@@ -413,6 +423,16 @@ func TestConformance(t *testing.T) {
 			want: map[string]string{"Content-Length": strconv.Itoa(len(page404(imgX + "nope.jpg")))}},
 		{row: "-", name: "HEAD ignores Range", method: "HEAD", target: imgPath, headers: []string{"Range", "bytes=0-9"}, code: 200,
 			want: full, body: noBody},
+		// README "Differences": names eZ never writes are refused before any lookup (the legacy
+		// gateway would look them up, and serve a row if one existed).
+		{row: "11", name: "dot segment", target: "/" + imgX + "./q", code: 404, want: noEZHeaders, check: lookups(0)},
+		{row: "11", name: "encoded dot segment", target: "/" + imgX + "%2e/q", code: 404, check: lookups(0)},
+		{row: "11", name: "empty segment", target: "/" + imgX + "a//q", code: 404, want: noEZHeaders, check: lookups(0)},
+		{row: "11", name: "trailing slash", target: "/" + imgX + "q/", code: 404, check: lookups(0)},
+		{row: "11", name: "control byte", target: "/" + imgX + "q%01.jpg", code: 404, want: noEZHeaders, check: lookups(0)},
+		{row: "11", name: "DEL byte", target: "/" + imgX + "q%7F.jpg", code: 404, check: lookups(0)},
+		{row: "-", name: "X-Request-Id taken and echoed", target: imgPath, headers: []string{"X-Request-Id", "edge-42"}, code: 200,
+			want: map[string]string{"X-Request-Id": "edge-42"}},
 		{row: "-", name: "absolute-form target", target: "http://example.com" + imgPath + "?x=1", code: 200, body: data},
 	}
 	root := newFixture(t).mount.root

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // NewLogger builds the daemon's logger writing to w (nil: discard) at the given minimum level.
@@ -14,23 +15,51 @@ import (
 // is an error naming the accepted ones. (The level is parsed once, by config's log-level
 // setting.)
 //
+// Warnings and errors that repeat one kind (message and error class) are rate-limited: the first
+// is written in full, then at most one line per DefaultLogRepeatInterval, carrying the count held
+// back since the previous one (see NewRateLimitHandler); WithRepeatInterval changes or turns off
+// the interval.
+//
 // Every string attribute, error attribute and the message itself pass through
 // Redact, and attributes whose key names a password, secret or token are
 // logged as "***", so a DSN or URL with a password that reaches a log line shows "***"
 // instead of the secret.
-func NewLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+func NewLogger(w io.Writer, format string, level slog.Level, options ...LoggerOption) (*slog.Logger, error) {
 	if w == nil {
 		w = io.Discard
 	}
+	o := loggerOptions{repeatInterval: DefaultLogRepeatInterval}
+	for _, opt := range options {
+		opt(&o)
+	}
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
+	var h slog.Handler
 	switch strings.ToLower(strings.TrimSpace(format)) {
 	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
+	if o.repeatInterval > 0 {
+		h = NewRateLimitHandler(h, o.repeatInterval, nil)
+	}
+	return slog.New(h), nil
+}
+
+// LoggerOption changes a NewLogger default.
+type LoggerOption func(*loggerOptions)
+
+type loggerOptions struct {
+	repeatInterval time.Duration
+}
+
+// WithRepeatInterval sets how often a repeated warning or error of one kind is written
+// (default DefaultLogRepeatInterval); 0 writes every line, for batch commands whose per-item
+// lines are their output (ezdfsd import logs one line per failed file).
+func WithRepeatInterval(d time.Duration) LoggerOption {
+	return func(o *loggerOptions) { o.repeatInterval = d }
 }
 
 // redactAttr is the slog ReplaceAttr hook applying Redact to strings and errors.

@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/ezdfsd/ezdfsd/config"
+	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 	"github.com/ezdfsd/ezdfsd/ops"
 )
 
@@ -114,11 +115,16 @@ func withConfig(cmd string, args, environ []string, stdout, stderr io.Writer, fn
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "ezdfsd %s: warning: %s\n", cmd, w)
 	}
-	logger, err := ops.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	var logOpts []ops.LoggerOption
+	if cmd == "import" { // one line per failed file, as the importer promises: no rate limit
+		logOpts = append(logOpts, ops.WithRepeatInterval(0))
+	}
+	logger, err := ops.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel, logOpts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "ezdfsd %s: %v\n", cmd, err)
 		return 2
 	}
+	sqlstore.SetDriverLogger(logger) // the MySQL driver's own lines, too, in the chosen format
 	return fn(cfg, logger)
 }
 

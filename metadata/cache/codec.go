@@ -25,7 +25,10 @@ const (
 //	version(1) flags(1) fetchedAt-unix-nanos(8) size(8) mtime(8)
 //	uvarint len + name, uvarint len + datatype, uvarint len + scope
 //
-// The full name is kept (also for negative entries) to detect md5 collisions.
+// name is the requested name (metadata.Key.Name), kept in full (also for negative entries) to
+// detect two names sharing an md5: decodeEntry answers only to that same name. It is never the
+// row's name column, which the store does not read (an old site's double-encoded name differs
+// from the requested one and must still be served from this tier).
 func encodeEntry(name string, e Entry) []byte {
 	f := e.File
 	b := make([]byte, 0, 26+3*binary.MaxVarintLen16+len(name)+len(f.Datatype)+len(f.Scope))

@@ -623,3 +623,24 @@ func BenchmarkMemcachedHit(b *testing.B) {
 		b.Fatalf("store called %d times, want 1", calls)
 	}
 }
+
+// TestCodecGuardsOnRequestedName: the memcached value's collision guard is the name that was
+// asked for, never the row's name column, so a row found by name_hash whose stored name differs
+// (an old site's double-encoded "cafÃ©.jpg" for "café.jpg") is served from memcached too.
+func TestCodecGuardsOnRequestedName(t *testing.T) {
+	asked := "var/site/storage/images/café.jpg"
+	row := metadata.File{Name: "var/site/storage/images/cafÃ©.jpg", Datatype: "image/jpeg", Scope: "image", Size: 3, MTime: 4}
+	b := encodeEntry(asked, Entry{Found: true, FetchedAt: time.Unix(1700000000, 0), File: row})
+	got, err := decodeEntry(asked, b)
+	if err != nil {
+		t.Fatalf("decode under the requested name: %v", err)
+	}
+	want := row
+	want.Name = asked
+	if !got.Found || got.File != want {
+		t.Fatalf("decoded %+v, want %+v", got.File, want)
+	}
+	if _, err := decodeEntry(row.Name, b); !errors.Is(err, errCollision) {
+		t.Fatalf("decode under the row's name: %v, want errCollision", err)
+	}
+}

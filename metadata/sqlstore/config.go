@@ -36,15 +36,10 @@ type Config struct {
 	ConnMaxLifetime time.Duration
 	// QueryTimeout bounds each Lookup and Put, connection set-up included (default 2s).
 	QueryTimeout time.Duration
-	// SkipNameCheck turns off the MD5 collision guard: by default Lookup also reads the name
-	// column and answers ErrNotFound when it differs from the requested name. The legacy
-	// gateway looks up by name_hash only; set this for databases whose name column does not
-	// read back byte-identical through the connection charset (e.g. UTF-8 stored in latin1).
-	SkipNameCheck bool
 	// MetricsName is the db_name label of the connection-pool metrics (default "metadata").
 	// Stores registered on the same Registerer need distinct MetricsNames.
 	MetricsName string
-	// Logger receives driver messages and collision warnings (nil: discarded).
+	// Logger receives the MySQL driver's messages (nil: discarded).
 	Logger *slog.Logger
 }
 

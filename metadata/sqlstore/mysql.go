@@ -130,9 +130,23 @@ func OpenMySQL(ctx context.Context, dsn string, cfg Config, reg prometheus.Regis
 // driverLogger sends go-sql-driver/mysql's messages to slog instead of its default stderr logger.
 type driverLogger struct{ log *slog.Logger }
 
-// Print implements mysql.Logger.
+// Print implements mysql.Logger. The driver's text (e.g. "packets.go:58 unexpected EOF") is
+// the message itself, after "mysql driver: ", so a JSON line has exactly one "msg" key and the
+// logger's rate limit treats each distinct driver message as its own kind.
 func (l driverLogger) Print(v ...any) {
-	l.log.Warn("sqlstore: mysql driver", slog.String("msg", strings.TrimSpace(fmt.Sprint(v...))))
+	l.log.Warn("mysql driver: " + strings.TrimSpace(fmt.Sprint(v...)))
+}
+
+// SetDriverLogger routes go-sql-driver/mysql's process-wide default logger (mysql.SetLogger,
+// used by connections whose Config has no Logger of its own) to logger as warnings, instead of
+// the driver's own "[mysql] ..." lines on stderr, which would break a JSON log. OpenMySQL
+// already gives its connections Config.Logger; the daemon calls this once at start for every
+// other use of the driver.
+func SetDriverLogger(logger *slog.Logger) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	_ = mysql.SetLogger(driverLogger{logger}) // fails only for a nil Logger
 }
 
 // dsnHasParam reports whether the parameter part of a go-sql-driver DSN (after the '?' that

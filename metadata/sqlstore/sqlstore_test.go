@@ -299,31 +299,45 @@ func TestNameTrunkStored(t *testing.T) {
 	})
 }
 
-func TestCollisionGuard(t *testing.T) {
-	// A row whose name_hash does not belong to its name stands in for an MD5 collision.
-	for _, skip := range []bool{false, true} {
-		t.Run("SkipNameCheck="+strconv.FormatBool(skip), func(t *testing.T) {
-			stores(t, sqlstore.Config{SkipNameCheck: skip}, func(t *testing.T, s *sqlstore.Store, _ *prometheus.Registry) {
-				asked := "var/site/storage/images/asked.jpg"
+// doubleEncoded is what a UTF-8 name becomes when PHP sends it through a latin1 connection
+// into a utf8 column: each byte read as a latin1 character and encoded again ("é" → "Ã©").
+func doubleEncoded(name string) string {
+	r := make([]rune, 0, len(name))
+	for i := 0; i < len(name); i++ {
+		r = append(r, rune(name[i]))
+	}
+	return string(r)
+}
+
+// TestLookupByNameHashAlone: like index_cluster.php, a lookup asks for name_hash only, so a row
+// whose name column does not byte-match the requested name is served, under the requested name.
+func TestLookupByNameHashAlone(t *testing.T) {
+	stores(t, sqlstore.Config{}, func(t *testing.T, s *sqlstore.Store, _ *prometheus.Registry) {
+		for _, tc := range []struct{ what, asked, stored string }{
+			{"double-encoded UTF-8", "var/site/storage/images/zürich/café-1-fre-FR/café.jpg", ""},
+			{"other name under the same hash", "var/site/storage/images/asked.jpg", "var/site/storage/images/other.jpg"},
+		} {
+			t.Run(tc.what, func(t *testing.T) {
+				stored := tc.stored
+				if stored == "" {
+					stored = doubleEncoded(tc.asked)
+				}
+				if stored == tc.asked {
+					t.Fatal("test rows must differ from the requested name")
+				}
 				_, err := s.DB().Exec("INSERT INTO ezdfsfile (name, name_trunk, name_hash, datatype, scope, size, mtime, expired) VALUES (?, ?, ?, 'image/png', 'image', 3, 4, 0)",
-					"var/site/storage/images/other.jpg", "var/site/storage/images/other.jpg", metadata.NameHash(asked))
+					stored, stored, metadata.NameHash(tc.asked))
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := s.Lookup(context.Background(), metadata.Key{Table: "ezdfsfile", Name: asked})
-				if !skip {
-					if !errors.Is(err, metadata.ErrNotFound) {
-						t.Errorf("Lookup = %+v, %v; want ErrNotFound", got, err)
-					}
-					return
-				}
-				want := metadata.File{Name: asked, Datatype: "image/png", Scope: "image", Size: 3, MTime: 4}
+				got, err := s.Lookup(context.Background(), metadata.Key{Table: "ezdfsfile", Name: tc.asked})
+				want := metadata.File{Name: tc.asked, Datatype: "image/png", Scope: "image", Size: 3, MTime: 4}
 				if err != nil || got != want {
-					t.Errorf("Lookup = %+v, %v; want %+v", got, err, want)
+					t.Errorf("Lookup(%q) with row name %q = %+v, %v; want %+v", tc.asked, stored, got, err, want)
 				}
 			})
-		})
-	}
+		}
+	})
 }
 
 func TestSQLitePaths(t *testing.T) {

@@ -1,0 +1,213 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultLogRepeatInterval is how often NewLogger lets a repeated warning or error of one kind
+// through.
+const DefaultLogRepeatInterval = 10 * time.Second
+
+// maxLogKinds bounds the kinds a rate-limiting handler tracks. When the table is full and no
+// entry has gone quiet, a line of a new kind is written unlimited rather than dropped.
+const maxLogKinds = 1024
+
+// SuppressedKey is the attribute a rate-limited line carries: how many lines of its kind were
+// held back since the previous line of that kind was written.
+const SuppressedKey = "suppressed"
+
+// NewRateLimitHandler wraps next so that warnings and errors repeating one kind are written at
+// most once per every: the first line of a kind is written in full, later ones within every of
+// the last written one are counted and dropped, and the next line written for that kind
+// carries the count as the attribute "suppressed" (added to, not repeated, when the caller already
+// set one from a limiter of its own). Records below slog.LevelWarn (debug lines,
+// the access log) always pass.
+//
+// The kind is the level, the message and the class of the error attribute ("error" or "err"),
+// not the error text: two "metadata lookup failed" lines for different names, or with
+// different addresses in the error text, are one kind, while a refused connection and a
+// timeout are two. The class of an error value is the type of every leaf of its wrap tree
+// (with its text for a syscall.Errno, e.g. "connection refused"); a string attribute has no class.
+//
+// now is the clock (nil: time.Now); tests pass a fake one. Handlers derived with WithAttrs
+// and WithGroup share the counts.
+func NewRateLimitHandler(next slog.Handler, every time.Duration, now func() time.Time) slog.Handler {
+	if now == nil {
+		now = time.Now
+	}
+	return &rateLimitHandler{next: next, state: &rateState{every: every, now: now, kinds: make(map[string]*kindState)}}
+}
+
+type rateLimitHandler struct {
+	next  slog.Handler
+	state *rateState
+}
+
+type rateState struct {
+	every time.Duration
+	now   func() time.Time
+
+	mu    sync.Mutex
+	kinds map[string]*kindState
+}
+
+type kindState struct {
+	last       time.Time // when a line of this kind was last written
+	suppressed int64     // lines dropped since then
+}
+
+// Enabled implements slog.Handler.
+func (h *rateLimitHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+// Handle implements slog.Handler: it writes r, with the suppressed count of its kind, or
+// counts and drops it.
+func (h *rateLimitHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn || h.state.every <= 0 {
+		return h.next.Handle(ctx, r)
+	}
+	own := ownSuppressed(r)
+	write, suppressed := h.state.allow(logKind(r), 1+own)
+	if !write {
+		return nil
+	}
+	if suppressed > 0 {
+		r = withSuppressed(r, own+suppressed)
+	}
+	return h.next.Handle(ctx, r)
+}
+
+// ownSuppressed is the "suppressed" count a record already carries from a limiter of its
+// caller's own (the metadata cache limits some warnings itself), or 0.
+func ownSuppressed(r slog.Record) int64 {
+	var n int64
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == SuppressedKey {
+			if v := a.Value.Resolve(); v.Kind() == slog.KindInt64 {
+				n = max(v.Int64(), 0)
+			}
+			return false
+		}
+		return true
+	})
+	return n
+}
+
+// withSuppressed returns r with one "suppressed" attribute set to n, replacing any it had,
+// so a JSON line never carries the key twice.
+func withSuppressed(r slog.Record, n int64) slog.Record {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != SuppressedKey {
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	out.AddAttrs(slog.Int64(SuppressedKey, n))
+	return out
+}
+
+// WithAttrs implements slog.Handler.
+func (h *rateLimitHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &rateLimitHandler{next: h.next.WithAttrs(attrs), state: h.state}
+}
+
+// WithGroup implements slog.Handler.
+func (h *rateLimitHandler) WithGroup(name string) slog.Handler {
+	return &rateLimitHandler{next: h.next.WithGroup(name), state: h.state}
+}
+
+// allow reports whether a line of kind may be written now and how many lines of its kind were
+// dropped since the last one written; a dropped line counts as weight (itself plus the lines it
+// already stood for).
+func (s *rateState) allow(kind string, weight int64) (bool, int64) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.kinds[kind]
+	if !ok {
+		if len(s.kinds) >= maxLogKinds && !s.pruneLocked(now) {
+			return true, 0 // table full of live kinds: never lose a new kind's first line
+		}
+		s.kinds[kind] = &kindState{last: now}
+		return true, 0
+	}
+	if now.Sub(k.last) < s.every {
+		k.suppressed += weight
+		return false, 0
+	}
+	n := k.suppressed
+	k.last, k.suppressed = now, 0
+	return true, n
+}
+
+// pruneLocked forgets kinds that have been quiet for an interval with nothing held back, and
+// reports whether that made room.
+func (s *rateState) pruneLocked(now time.Time) bool {
+	for kind, k := range s.kinds {
+		if k.suppressed == 0 && now.Sub(k.last) >= s.every {
+			delete(s.kinds, kind)
+		}
+	}
+	return len(s.kinds) < maxLogKinds
+}
+
+// logKind is the rate-limiting key of r: level, message and error class.
+func logKind(r slog.Record) string {
+	var b strings.Builder
+	b.WriteString(r.Level.String())
+	b.WriteByte(0)
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "error" && a.Key != "err" {
+			return true
+		}
+		if err, ok := a.Value.Resolve().Any().(error); ok && err != nil {
+			b.WriteByte(0)
+			errorClass(&b, err)
+		}
+		return false
+	})
+	return b.String()
+}
+
+// errorClass writes the types of the leaves of err's wrap tree, in order, to b.
+func errorClass(b *strings.Builder, err error) {
+	var walk func(error, int)
+	walk = func(err error, depth int) {
+		if err == nil {
+			return
+		}
+		if depth > 32 { // a cyclic or absurdly deep chain: stop, the class is long enough
+			b.WriteString("…")
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e, depth+1)
+			}
+			return
+		case interface{ Unwrap() error }:
+			if inner := u.Unwrap(); inner != nil {
+				walk(inner, depth+1)
+				return
+			}
+		}
+		b.WriteString(reflect.TypeOf(err).String())
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			b.WriteString("(" + errno.Error() + ")")
+		}
+		b.WriteByte(';')
+	}
+	walk(err, 0)
+}

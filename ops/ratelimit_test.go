@@ -1,0 +1,190 @@
+package ops
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeClock is a settable clock for NewRateLimitHandler.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// jsonLines parses every line of out as a JSON object, failing the test on any that is not.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %v\n%s", err, line)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+// dbDown is what the store returns while the database refuses connections: an error whose
+// text names the requested file and the server address, and whose class does not change.
+func dbDown(name string) error {
+	unavailable := errors.New("metadata unavailable")
+	op := &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 13306},
+		Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	return fmt.Errorf("sqlstore: lookup %q in ezdfsfile: %w: %w", name, unavailable, op)
+}
+
+func TestRateLimitHandlerOneLinePerIntervalWithCount(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1700000000, 0)}
+	var buf bytes.Buffer
+	l := slog.New(NewRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now))
+
+	// 300 failing requests, one every 100 ms: 30 s of an outage.
+	for i := range 300 {
+		l.Error("metadata lookup failed", "request_id", fmt.Sprint(i), "error", dbDown(fmt.Sprintf("var/x/%d.jpg", i)))
+		l.Info("request", "status", 503) // the access log is never limited
+		clock.advance(100 * time.Millisecond)
+	}
+	var errorsWritten, requests, suppressed int
+	var counts []int
+	for _, m := range jsonLines(t, buf.String()) {
+		switch m["msg"] {
+		case "request":
+			requests++
+		case "metadata lookup failed":
+			errorsWritten++
+			n, _ := m[SuppressedKey].(float64)
+			counts = append(counts, int(n))
+			suppressed += int(n)
+			if !strings.Contains(m["error"].(string), "connection refused") {
+				t.Errorf("error text not kept in full: %v", m["error"])
+			}
+		}
+	}
+	if requests != 300 {
+		t.Errorf("access lines: %d, want 300", requests)
+	}
+	// Lines at 0 s, 10 s and 20 s; the first in full, the others with 99 held back each.
+	if errorsWritten != 3 || fmt.Sprint(counts) != "[0 99 99]" {
+		t.Errorf("error lines %d with suppressed counts %v, want 3 with [0 99 99]\n%s", errorsWritten, counts, buf.String())
+	}
+	// The count of the last interval comes with the next line of the kind.
+	clock.advance(10 * time.Second)
+	buf.Reset()
+	l.Error("metadata lookup failed", "error", dbDown("var/x/late.jpg"))
+	if m := jsonLines(t, buf.String()); len(m) != 1 || m[0][SuppressedKey] != float64(99) {
+		t.Errorf("line after the outage: %v, want suppressed=99", m)
+	}
+}
+
+func TestRateLimitHandlerKinds(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1700000000, 0)}
+	var buf bytes.Buffer
+	l := slog.New(NewRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now))
+	timeout := fmt.Errorf("sqlstore: lookup %q: %w: %w", "a", errors.New("metadata unavailable"), context.DeadlineExceeded)
+
+	l.Error("metadata lookup failed", "error", dbDown("a.jpg"))
+	l.Error("metadata lookup failed", "error", dbDown("b.jpg"))                      // other name, same kind: dropped
+	l.Error("metadata lookup failed", "error", timeout)                              // other error class: written
+	l.Error("opening storage object", "error", dbDown("a.jpg"))                      // other message: written
+	l.Warn("metadata lookup failed", "error", dbDown("a.jpg"))                       // other level: written
+	l.With("component", "x").Error("metadata lookup failed", "err", dbDown("c.jpg")) // derived handler shares the counts: dropped
+	l.Debug("metadata lookup failed", "error", dbDown("a.jpg"))                      // below the level: discarded by JSONHandler
+	l.Info("listening", "addr", "127.0.0.1:8081")
+	l.Info("listening", "addr", "127.0.0.1:9181") // info lines are never limited
+
+	lines := jsonLines(t, buf.String())
+	var got []string
+	for _, m := range lines {
+		got = append(got, fmt.Sprint(m["level"], " ", m["msg"]))
+	}
+	want := []string{
+		"ERROR metadata lookup failed", "ERROR metadata lookup failed", "ERROR opening storage object",
+		"WARN metadata lookup failed", "INFO listening", "INFO listening",
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("lines written:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(lines[1]["error"].(string), "deadline exceeded") {
+		t.Errorf("second line is not the timeout: %v", lines[1])
+	}
+}
+
+func TestRateLimitHandlerTableFullNeverLosesANewKind(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1700000000, 0)}
+	var buf bytes.Buffer
+	l := slog.New(NewRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now))
+	for i := range maxLogKinds + 10 {
+		l.Warn(fmt.Sprintf("kind %d", i))
+	}
+	if n := len(jsonLines(t, buf.String())); n != maxLogKinds+10 {
+		t.Fatalf("%d lines for %d distinct kinds", n, maxLogKinds+10)
+	}
+}
+
+func TestNewLoggerRateLimitsRepeatedErrors(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := NewLogger(&buf, "json", slog.LevelInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		l.Error("metadata lookup failed", "error", dbDown(fmt.Sprintf("var/x/%d.jpg", i)))
+	}
+	// 50 lines in far less than DefaultLogRepeatInterval: only the first is written.
+	if lines := jsonLines(t, buf.String()); len(lines) != 1 {
+		t.Fatalf("%d lines for 50 repeated errors, want 1:\n%s", len(lines), buf.String())
+	}
+}
+
+func TestNewLoggerWithoutRateLimit(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := NewLogger(&buf, "json", slog.LevelInfo, WithRepeatInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		l.Warn("import: file failed", "name", fmt.Sprintf("var/x/%d.jpg", i), "err", dbDown("x"))
+	}
+	if lines := jsonLines(t, buf.String()); len(lines) != 50 {
+		t.Fatalf("%d lines for 50 failed files, want 50 with WithRepeatInterval(0)", len(lines))
+	}
+}
+
+// The metadata cache limits its stale-serving warning itself and sets "suppressed"; the lines
+// this handler drops carry their own counts, which must add up in the one "suppressed" key of
+// the next line written.
+func TestRateLimitHandlerMergesCallersSuppressedCount(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1700000000, 0)}
+	var buf bytes.Buffer
+	l := slog.New(NewRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now))
+	for range 10 { // one line a second, each standing for 4 the cache held back
+		l.Warn("metadata store unavailable, serving stale metadata", "err", dbDown("a"), SuppressedKey, int64(4))
+		clock.advance(time.Second)
+	}
+	l.Warn("metadata store unavailable, serving stale metadata", "err", dbDown("a"), SuppressedKey, int64(4))
+	out := buf.String()
+	lines := jsonLines(t, out)
+	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if n := strings.Count(line, `"`+SuppressedKey+`":`); n != 1 {
+			t.Errorf("line %d has %d %q keys: %s", i+1, n, SuppressedKey, line)
+		}
+	}
+	// First line: its own 4. Second (at 10 s): its own 4 + 9 dropped lines standing for 5 each.
+	if len(lines) != 2 || lines[0][SuppressedKey] != float64(4) || lines[1][SuppressedKey] != float64(4+9*5) {
+		t.Fatalf("lines: %v; want suppressed 4 then 49", lines)
+	}
+}
