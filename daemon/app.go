@@ -107,7 +107,8 @@ func (a *App) openMetadata(ctx context.Context) ([]ops.Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	checks := []ops.Check{{Name: "metadata_" + cfg.Metadata, Critical: true, Probe: store.Ping}}
+	// Ready means the database answers and every configured table has the columns lookups read.
+	checks := []ops.Check{{Name: "metadata_" + cfg.Metadata, Critical: true, Probe: store.Check}}
 
 	ttl := cache.Config{
 		MaxEntries:   cfg.CacheEntries,
