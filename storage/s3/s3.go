@@ -215,9 +215,9 @@ func (s *S3) Ping(ctx context.Context) error {
 	case c.sentinel == nil: // the caller gave up
 		return fmt.Errorf("s3: bucket %s: %w", s.cfg.Bucket, err)
 	case c.kind == kindNoSuchBucket:
-		return fmt.Errorf("s3 bucket %s does not exist at %s: %w: %w", s.cfg.Bucket, s.where(), ErrNoSuchBucket, storage.ErrUnavailable)
+		return &reasonError{fmt.Sprintf("s3 bucket %s does not exist at %s", s.cfg.Bucket, s.where()), []error{ErrNoSuchBucket, storage.ErrUnavailable, err}}
 	case c.kind == kindAccessDenied:
-		return fmt.Errorf("s3 bucket %s at %s refuses the credentials (%s): %w: %w", s.cfg.Bucket, s.where(), apiCode(err), ErrAccessDenied, storage.ErrUnavailable)
+		return &reasonError{fmt.Sprintf("s3 bucket %s at %s refuses the credentials (%s)", s.cfg.Bucket, s.where(), apiCode(err)), []error{ErrAccessDenied, storage.ErrUnavailable, err}}
 	}
 	// Whatever else HeadBucket says, the backend cannot serve.
 	return fmt.Errorf("s3 bucket %s at %s does not answer: %w: %w", s.cfg.Bucket, s.where(), storage.ErrUnavailable, err)
@@ -228,6 +228,16 @@ var ErrNoSuchBucket = errors.New("no such bucket")
 
 // ErrAccessDenied means the endpoint refused the credentials or denied access to the bucket.
 var ErrAccessDenied = errors.New("access denied")
+
+// reasonError reads as an operator's reason alone (the SDK's text carries request IDs that
+// differ on every probe) and wraps the sentinels and the SDK error.
+type reasonError struct {
+	reason string
+	errs   []error
+}
+
+func (e *reasonError) Error() string   { return e.reason }
+func (e *reasonError) Unwrap() []error { return e.errs }
 
 // where names the endpoint in operator messages.
 func (s *S3) where() string {
