@@ -42,6 +42,9 @@ type App struct {
 	handler   http.Handler
 	readiness *ops.Readiness
 	closers   []func(context.Context) error
+	// lenient turns a mount point that cannot be opened into a failing check instead of an
+	// error (ezdfsd check reports it with the rest).
+	lenient bool
 }
 
 // New builds every component the configuration asks for. Nothing is contacted that the
@@ -188,6 +191,10 @@ func (a *App) openStorage(ctx context.Context) ([]ops.Check, error) {
 				return nil, errors.New("files are dispatched to the mount point (eZDFSFileHandlerDFSBackend) but no mount point is set (--mount-point, CLUSTER_MOUNT_POINT_PATH or file.ini MountPointPath)")
 			}
 			mp, err := mountpoint.New(cfg.MountPoint)
+			if err != nil && a.lenient {
+				checks = append(checks, ops.Check{Name: "mountpoint", Critical: true, Probe: func(context.Context) error { return err }})
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("mount point: %w", err)
 			}
