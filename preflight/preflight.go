@@ -268,7 +268,10 @@ func (s Setup) sampleFile(ctx context.Context, table, backend, name string) Find
 	}
 	got, err := io.Copy(io.Discard, r)
 	if err != nil || got != n {
-		f.Reason = fmt.Sprintf("%s row says %d bytes; reading them from %s gave %d bytes: %v", table, row.Size, backendLabel(backend), off+got, err)
+		f.Reason = fmt.Sprintf("%s row says %d bytes; %s gave only %d", table, row.Size, backendLabel(backend), off+got)
+		if err != nil {
+			f.Reason += ": " + ops.Redact(err.Error())
+		}
 		f.Fix = fixStale
 		return f
 	}

@@ -135,3 +135,32 @@ func TestCheckConfigError(t *testing.T) {
 		t.Errorf("exit %d (%s), want 2", code, errOut)
 	}
 }
+
+// TestCheckMissingMountPoint: with SQLite, a mount point that does not exist is a failing line
+// of the report (exit 1), not a start-up error (exit 2), and the rows on it are skipped, not
+// reported as missing files one by one.
+func TestCheckMissingMountPoint(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "ez")
+	writeFile(t, filepath.Join(root, "var/site/storage/images/a.png"), []byte("png"), 0)
+	db := filepath.Join(dir, "dfs.sqlite")
+	if code, out, errOut := runCmd(t, nil, "import", "--ez-root="+root, "--metadata=sqlite", "--sqlite="+db, "--mount-point="+root); code != 0 {
+		t.Fatalf("import: %d\n%s%s", code, out, errOut)
+	}
+	missing := filepath.Join(dir, "nfs")
+	code, out, errOut := runCmd(t, nil, "check", "--metadata=sqlite", "--sqlite="+db, "--mount-point="+missing)
+	t.Logf("stdout:\n%s", out)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, w := range []struct{ check, prefix string }{
+		{"metadata_sqlite", "ok"},
+		{"mountpoint", "FAIL mount point " + missing + " does not exist"},
+		{"file var/site/storage/images/a.png", "skip the mount point is not usable (see its check)"},
+	} {
+		res, rest := checkLine(t, out, w.check)
+		if got := strings.Join(strings.Fields(res+" "+rest), " "); !strings.HasPrefix(got, w.prefix) {
+			t.Errorf("%s: %q, want %q...", w.check, got, w.prefix)
+		}
+	}
+}
