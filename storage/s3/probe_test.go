@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -42,5 +45,27 @@ func TestVersitygwPingReasons(t *testing.T) {
 	}
 	if logs.Len() != 0 {
 		t.Errorf("Ping logged by itself:\n%s", logs.String())
+	}
+}
+
+// TestPingReasonStable: a server error is reported by status alone, so the reason is the same on
+// every probe (the SDK's text carries a new request ID each time) and readiness logs it once.
+func TestPingReasonStable(t *testing.T) {
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		w.Header().Set("x-amz-request-id", fmt.Sprint("REQ", n))
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	s, err := New(context.Background(), Config{Bucket: "ezdfsd-b", Endpoint: srv.URL, PathStyle: true,
+		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: 1}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := s.Ping(context.Background()), s.Ping(context.Background())
+	want := "s3 bucket ezdfsd-b at " + srv.URL + " answers HTTP 500"
+	if first == nil || second == nil || !strings.HasPrefix(first.Error(), want) || first.Error() != second.Error() || !errors.Is(first, storage.ErrUnavailable) {
+		t.Errorf("Pings = %q, %q; want the same %q...", first, second, want)
 	}
 }

@@ -219,7 +219,13 @@ func (s *S3) Ping(ctx context.Context) error {
 	case c.kind == kindAccessDenied:
 		return &reasonError{fmt.Sprintf("s3 bucket %s at %s refuses the credentials (%s)", s.cfg.Bucket, s.where(), apiCode(err)), []error{ErrAccessDenied, storage.ErrUnavailable, err}}
 	}
-	// Whatever else HeadBucket says, the backend cannot serve.
+	// Whatever else HeadBucket says, the backend cannot serve. An HTTP answer is named by its
+	// status and code only: the SDK's text has request IDs, which would make every probe a new
+	// reason to log.
+	var httpErr interface{ HTTPStatusCode() int }
+	if errors.As(err, &httpErr) && httpErr.HTTPStatusCode() > 0 {
+		return &reasonError{fmt.Sprintf("s3 bucket %s at %s answers %s", s.cfg.Bucket, s.where(), apiCode(err)), []error{storage.ErrUnavailable, err}}
+	}
 	return fmt.Errorf("s3 bucket %s at %s does not answer: %w: %w", s.cfg.Bucket, s.where(), storage.ErrUnavailable, err)
 }
 
