@@ -42,6 +42,9 @@ type App struct {
 	handler   http.Handler
 	readiness *ops.Readiness
 	closers   []func(context.Context) error
+	// lenient turns a mount point that cannot be opened into a failing check instead of an
+	// error (ezdfsd check reports it with the rest).
+	lenient bool
 }
 
 // New builds every component the configuration asks for. Nothing is contacted that the
@@ -107,7 +110,8 @@ func (a *App) openMetadata(ctx context.Context) ([]ops.Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	checks := []ops.Check{{Name: "metadata_" + cfg.Metadata, Critical: true, Probe: store.Ping}}
+	// Ready means the database answers and every configured table has the columns lookups read.
+	checks := []ops.Check{{Name: "metadata_" + cfg.Metadata, Critical: true, Probe: store.Check}}
 
 	ttl := cache.Config{
 		MaxEntries:   cfg.CacheEntries,
@@ -187,6 +191,10 @@ func (a *App) openStorage(ctx context.Context) ([]ops.Check, error) {
 				return nil, errors.New("files are dispatched to the mount point (eZDFSFileHandlerDFSBackend) but no mount point is set (--mount-point, CLUSTER_MOUNT_POINT_PATH or file.ini MountPointPath)")
 			}
 			mp, err := mountpoint.New(cfg.MountPoint)
+			if err != nil && a.lenient {
+				checks = append(checks, ops.Check{Name: "mountpoint", Critical: true, Probe: func(context.Context) error { return err }})
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("mount point: %w", err)
 			}

@@ -237,7 +237,10 @@ func safeProbe(ctx context.Context, p func(context.Context) error) (err error) {
 	return p(ctx)
 }
 
-// record stores a check result, updates its gauge and logs flips.
+// record stores a check result, updates its gauge and logs each change once: a check that
+// starts failing, a failing check whose reason changes (say, from "table X does not exist" to
+// "table X lacks the column(s) ..."), and a recovery. A failure repeated with the same reason
+// on every round is not logged again.
 func (r *Readiness) record(c Check, latency time.Duration, err error) {
 	res := CheckResult{
 		OK:        err == nil,
@@ -258,6 +261,8 @@ func (r *Readiness) record(c Check, latency time.Duration, err error) {
 	switch {
 	case !res.OK && (prev.OK || prev.Checked.IsZero()):
 		r.logger.Warn("dependency check failing", "dependency", c.Name, "critical", c.Critical, "err", res.Error)
+	case !res.OK && res.Error != prev.Error:
+		r.logger.Warn("dependency check still failing, for another reason", "dependency", c.Name, "critical", c.Critical, "err", res.Error)
 	case res.OK && !prev.OK && !prev.Checked.IsZero():
 		r.logger.Info("dependency check recovered", "dependency", c.Name)
 	}

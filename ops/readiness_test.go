@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -274,4 +275,55 @@ func TestReadinessDuplicateRegistrationDoesNotPanic(t *testing.T) {
 		t.Fatal("second Readiness claims metrics it could not register")
 	}
 	r.Probe(context.Background())
+}
+
+// TestReadinessLogsEachReasonOnce: a failure repeated on every round is logged once; a new
+// reason while still failing is logged once more, with the new reason; the recovery once; and
+// /readyz carries the current reason.
+func TestReadinessLogsEachReasonOnce(t *testing.T) {
+	db := &switchProbe{}
+	var logs syncBuffer
+	r := NewReadiness([]Check{{Name: "metadata_mysql", Critical: true, Probe: db.probe}}, time.Hour, time.Second, nil,
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	h := NewMux(nil, r, nil)
+	ctx := context.Background()
+	missing := errors.New("table ezdfsfile_cache does not exist in database ezp")
+	lacks := errors.New("table ezdfsfile_cache in database ezp lacks the column(s) expired that ezdfsd reads")
+	for _, step := range []struct {
+		err  error
+		want int // log lines naming the check so far
+	}{{nil, 0}, {missing, 1}, {missing, 1}, {missing, 1}, {lacks, 2}, {lacks, 2}, {nil, 3}, {nil, 3}} {
+		db.set(step.err)
+		r.Probe(ctx)
+		if got := strings.Count(logs.String(), "dependency=metadata_mysql"); got != step.want {
+			t.Fatalf("after probing %v: %d log lines about the check, want %d:\n%s", step.err, got, step.want, logs.String())
+		}
+		code, body, raw := getReadyz(t, h)
+		if step.err != nil && (code != http.StatusServiceUnavailable || body.Checks["metadata_mysql"].Error != step.err.Error()) {
+			t.Errorf("/readyz while failing with %q: %d %s", step.err, code, raw)
+		}
+	}
+	for _, want := range []string{"dependency check failing", "err=\"" + missing.Error(), "still failing, for another reason", "err=\"" + lacks.Error(), "dependency check recovered"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the probes' goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

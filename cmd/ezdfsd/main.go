@@ -46,6 +46,7 @@ Usage:
   ezdfsd serve [settings]              serve cluster files (e.g. --ez-root /var/www/ezpublish_legacy)
   ezdfsd import [--dir var] [settings] import files below the eZ root into the cluster (like clusterize.php)
   ezdfsd config [settings]             print the effective configuration, where each value came from
+  ezdfsd check [settings]              check the database tables, mount point and buckets, read a few files
   ezdfsd healthcheck [--url URL]       exit 0 if the health endpoint answers 200
   ezdfsd version                       print the version
 
@@ -70,6 +71,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runDemo(ctx, rest, environ, stdout, stderr)
 	case "import":
 		return runImport(ctx, rest, environ, stdout, stderr)
+	case "check":
+		return runCheck(ctx, rest, environ, stdout, stderr)
 	case "config":
 		return withConfig(cmd, rest, environ, stdout, stderr, func(cfg *config.Config, _ *slog.Logger) int {
 			cfg.Dump(stdout)

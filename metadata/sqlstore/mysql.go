@@ -114,10 +114,13 @@ func OpenMySQL(ctx context.Context, dsn string, cfg Config, reg prometheus.Regis
 	}
 	where := mc.Net + "(" + mc.Addr + ")/" + mc.DBName
 	return newStore(sql.OpenDB(connector), cfg, dialect{
-		name:   "mysql",
-		where:  where,
-		quote:  quoteBacktick,
-		schema: MySQLSchema,
+		name:  "mysql",
+		where: where,
+		columns: "SELECT COLUMN_NAME FROM information_schema.COLUMNS" +
+			" WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+		database: "database " + mc.DBName,
+		quote:    quoteBacktick,
+		schema:   MySQLSchema,
 		upsert: func(table string) string {
 			return "INSERT INTO " + table + " (name, name_trunk, name_hash, datatype, scope, size, mtime, expired)" +
 				" VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE" +

@@ -37,10 +37,12 @@ func OpenSQLite(ctx context.Context, path string, cfg Config, reg prometheus.Reg
 		return nil, fmt.Errorf("sqlstore: sqlite %s: %w", path, err)
 	}
 	s, err := newStore(db, cfg, dialect{
-		name:   "sqlite",
-		where:  path,
-		quote:  quoteDouble,
-		schema: SQLiteSchema,
+		name:     "sqlite",
+		where:    path,
+		columns:  "SELECT name FROM pragma_table_info(?)",
+		database: "sqlite database " + path,
+		quote:    quoteDouble,
+		schema:   SQLiteSchema,
 		upsert: func(table string) string {
 			return "INSERT INTO " + table + " (name, name_trunk, name_hash, datatype, scope, size, mtime, expired)" +
 				" VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name_hash) DO UPDATE SET" +

@@ -34,6 +34,11 @@ type dialect struct {
 	schema func(table string, cache bool) string // CREATE TABLE text
 	upsert func(quotedTable string) string       // INSERT ... ON DUPLICATE/CONFLICT
 	where  string                                // address for messages, without credentials
+	// columns is a query with one parameter, the table name, listing that table's columns
+	// (no rows when the table does not exist).
+	columns string
+	// database names the database in operator messages, e.g. "database ezp".
+	database string
 }
 
 // queries are the SQL texts of one configured table, built once at open.

@@ -82,7 +82,7 @@ func New(root string) (*MountPoint, error) {
 		return unix.Open(abs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mountpoint: open root %q: %w", abs, err)
+		return nil, rootError(abs, err)
 	}
 	m := &MountPoint{root: abs, rootFD: fd}
 	m.checkFn = m.check
@@ -242,24 +242,58 @@ func (m *MountPoint) check() error {
 		return fmt.Errorf("mountpoint: ping: fstat %q: %w: %w", m.root, storage.ErrUnavailable, err)
 	}
 	if err := unix.Stat(m.root, &now); err != nil {
-		return fmt.Errorf("mountpoint: ping: stat %q: %w: %w", m.root, storage.ErrUnavailable, err)
+		return rootError(m.root, err)
+	}
+	if now.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return rootError(m.root, unix.ENOTDIR)
 	}
 	if held.Dev != now.Dev || held.Ino != now.Ino {
-		return fmt.Errorf("mountpoint: ping: %q now names another directory than the one opened at start (mounted over?): %w", m.root, storage.ErrUnavailable)
+		return fmt.Errorf("mount point %s now names another directory than the one opened at start (mounted over? restart ezdfsd): %w", m.root, storage.ErrUnavailable)
 	}
 	fd, err := retryEINTR(func() (int, error) {
 		return unix.Openat(m.rootFD, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	})
 	if err != nil {
-		return fmt.Errorf("mountpoint: ping: open %q: %w: %w", m.root, storage.ErrUnavailable, err)
+		return rootError(m.root, err)
 	}
 	defer unix.Close(fd)
 	var buf [512]byte
 	if _, err := unix.Getdents(fd, buf[:]); err != nil {
-		return fmt.Errorf("mountpoint: ping: read %q: %w: %w", m.root, storage.ErrUnavailable, err)
+		return fmt.Errorf("mount point %s cannot be listed: %w: %w", m.root, storage.ErrUnavailable, err)
 	}
 	return nil
 }
+
+// ErrRoot means the mount point directory itself is unusable: missing, not a directory, or not
+// readable by the daemon's user. Errors from New and Ping wrap it (and storage.ErrUnavailable)
+// with a reason meant for operators, e.g. "mount point /mnt/nfs does not exist".
+var ErrRoot = errors.New("mount point unusable")
+
+// rootError turns a failure to reach the root directory into an operator's reason.
+func rootError(root string, err error) error {
+	var why string
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		why = "does not exist"
+	case errors.Is(err, unix.ENOTDIR):
+		why = "is not a directory"
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		why = fmt.Sprintf("is not readable by this process (uid %d)", os.Geteuid())
+	default:
+		why = "cannot be opened"
+	}
+	return &rootErr{msg: fmt.Sprintf("mount point %s %s", root, why), err: err}
+}
+
+// rootErr is rootError's value: the reason followed by the system error; it wraps ErrRoot,
+// storage.ErrUnavailable and the system error.
+type rootErr struct {
+	msg string
+	err error
+}
+
+func (e *rootErr) Error() string   { return e.msg + ": " + e.err.Error() }
+func (e *rootErr) Unwrap() []error { return []error{ErrRoot, storage.ErrUnavailable, e.err} }
 
 var errClosed = errors.New("mountpoint: closed")
 

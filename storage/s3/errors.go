@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -111,16 +112,10 @@ func isConnection(err error) bool {
 // with its storage sentinel.
 func (s *S3) fail(ctx context.Context, op, key string, err error) error {
 	c := classify(ctx, op, err)
-	switch {
-	case c.sentinel == nil:
-		s.metrics.request(op, resultCanceled)
+	s.count(op, c)
+	if c.sentinel == nil {
 		return fmt.Errorf("s3: %s %q: %w", op, key, err)
-	case c.sentinel == storage.ErrNotExist:
-		s.metrics.request(op, resultNotFound)
-	default:
-		s.metrics.request(op, resultError)
 	}
-	s.metrics.errors.WithLabelValues(c.kind).Inc()
 	switch {
 	case c.config:
 		s.log.Error("s3: request refused: check bucket, region, endpoint and credentials",
@@ -129,6 +124,39 @@ func (s *S3) fail(ctx context.Context, op, key string, err error) error {
 		s.log.Warn("s3: request failed", "op", op, "bucket", s.cfg.Bucket, "key", key, "kind", c.kind, "err", err)
 	}
 	return fmt.Errorf("s3: %s %q: %w: %w", op, key, c.sentinel, err)
+}
+
+// count records a failed request of operation op in the metrics.
+func (s *S3) count(op string, c classification) {
+	switch {
+	case c.sentinel == nil:
+		s.metrics.request(op, resultCanceled)
+		return
+	case c.sentinel == storage.ErrNotExist:
+		s.metrics.request(op, resultNotFound)
+	default:
+		s.metrics.request(op, resultError)
+	}
+	s.metrics.errors.WithLabelValues(c.kind).Inc()
+}
+
+// apiCode describes the answer behind err as "HTTP 403 SignatureDoesNotMatch" (status and S3
+// error code; HEAD answers have no body, so their code is the status text), without the
+// request IDs that differ on every call.
+func apiCode(err error) string {
+	var parts []string
+	var httpErr interface{ HTTPStatusCode() int }
+	if errors.As(err, &httpErr) {
+		parts = append(parts, fmt.Sprintf("HTTP %d", httpErr.HTTPStatusCode()))
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() != "" {
+		parts = append(parts, apiErr.ErrorCode())
+	}
+	if len(parts) == 0 {
+		return "no status"
+	}
+	return strings.Join(parts, " ")
 }
 
 // metrics are the backend's Prometheus collectors. Registration is optional; the collectors

@@ -197,20 +197,60 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 func (s *S3) Bucket() string { return s.cfg.Bucket }
 
 // Ping checks that the bucket is reachable with the configured credentials (HeadBucket, each
-// attempt bounded by RequestTimeout). Errors wrap storage.ErrUnavailable.
+// attempt bounded by RequestTimeout); it is the readiness probe. Errors wrap
+// storage.ErrUnavailable and read as an operator's reason: a missing bucket wraps
+// ErrNoSuchBucket ("s3 bucket B does not exist at ENDPOINT"), refused credentials wrap
+// ErrAccessDenied. Ping counts its requests in the metrics but does not log: readiness logs
+// each change of reason once.
 func (s *S3) Ping(ctx context.Context) error {
 	_, err := s.client.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)},
 		s.attemptTimeout())
-	if err != nil {
-		err = s.fail(ctx, opHeadBucket, "", err)
-		// Whatever HeadBucket says (even 404: no such bucket), the backend cannot serve.
-		if !errors.Is(err, storage.ErrUnavailable) && ctx.Err() == nil {
-			err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
-		}
-		return err
+	if err == nil {
+		s.metrics.request(opHeadBucket, resultOK)
+		return nil
 	}
-	s.metrics.request(opHeadBucket, resultOK)
-	return nil
+	c := classify(ctx, opHeadBucket, err)
+	s.count(opHeadBucket, c)
+	switch {
+	case c.sentinel == nil: // the caller gave up
+		return fmt.Errorf("s3: bucket %s: %w", s.cfg.Bucket, err)
+	case c.kind == kindNoSuchBucket:
+		return &reasonError{fmt.Sprintf("s3 bucket %s does not exist at %s", s.cfg.Bucket, s.where()), []error{ErrNoSuchBucket, storage.ErrUnavailable, err}}
+	case c.kind == kindAccessDenied:
+		return &reasonError{fmt.Sprintf("s3 bucket %s at %s refuses the credentials (%s)", s.cfg.Bucket, s.where(), apiCode(err)), []error{ErrAccessDenied, storage.ErrUnavailable, err}}
+	}
+	// Whatever else HeadBucket says, the backend cannot serve. An HTTP answer is named by its
+	// status and code only: the SDK's text has request IDs, which would make every probe a new
+	// reason to log.
+	var httpErr interface{ HTTPStatusCode() int }
+	if errors.As(err, &httpErr) && httpErr.HTTPStatusCode() > 0 {
+		return &reasonError{fmt.Sprintf("s3 bucket %s at %s answers %s", s.cfg.Bucket, s.where(), apiCode(err)), []error{storage.ErrUnavailable, err}}
+	}
+	return fmt.Errorf("s3 bucket %s at %s does not answer: %w: %w", s.cfg.Bucket, s.where(), storage.ErrUnavailable, err)
+}
+
+// ErrNoSuchBucket means the configured bucket does not exist (HeadBucket answered 404).
+var ErrNoSuchBucket = errors.New("no such bucket")
+
+// ErrAccessDenied means the endpoint refused the credentials or denied access to the bucket.
+var ErrAccessDenied = errors.New("access denied")
+
+// reasonError reads as an operator's reason alone (the SDK's text carries request IDs that
+// differ on every probe) and wraps the sentinels and the SDK error.
+type reasonError struct {
+	reason string
+	errs   []error
+}
+
+func (e *reasonError) Error() string   { return e.reason }
+func (e *reasonError) Unwrap() []error { return e.errs }
+
+// where names the endpoint in operator messages.
+func (s *S3) where() string {
+	if s.cfg.Endpoint != "" {
+		return s.cfg.Endpoint
+	}
+	return "AWS"
 }
 
 // Open returns an object for name without contacting S3: Size is -1, and a missing key is
