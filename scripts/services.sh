@@ -2,7 +2,8 @@
 # scripts/services.sh — source it. Installs (if missing) and starts, on loopback, the real servers the
 # integration tests and benchmarks use: MariaDB (Debian mariadb-server-core, private datadir, no systemd),
 # memcached (two nodes), versitygw (S3, real SigV4, posix backend), and installs varnish, nginx and vegeta.
-# Exports TEST_* variables and the chosen ports, and defines ci_services_stop (call it from an EXIT trap).
+# Exports TEST_* variables and the chosen ports, and defines ci_services_stop (stop the servers) and
+# ci_services_cleanup (stop them and remove SVC_DIR); call one of them from an EXIT trap.
 # Every step is idempotent: a warm machine is ready in a few seconds.
 #
 # Ports: MYSQL_PORT (13306), MEMCACHED_PORT (11311), MEMCACHED_PORT2 (11312), S3_PORT (17070). A server
@@ -16,7 +17,9 @@ TOOLS=${TOOLS_DIR:-$HOME/.cache/ezdfsd-tools/bin}
 VERSITYGW_VERSION=v1.8.0
 VEGETA_VERSION=v12.13.0
 STATICCHECK_VERSION=v0.7.0
-mkdir -p "$SVC" "$TOOLS"; chmod 755 "$SVC"
+# A directory this script creates is marked, and only a marked directory is ever removed.
+[ -d "$SVC" ] || { mkdir -p "$SVC"; touch "$SVC/.ezdfsd-services"; }
+mkdir -p "$TOOLS"; chmod 755 "$SVC"
 # Port helpers: svc_log, wait_port, svc_free_port, svc_port.
 # shellcheck source=scripts/ports.sh
 source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
@@ -41,6 +44,18 @@ ci_services_stop(){
     fi
     rm -f "$f"
   done
+}
+
+# ci_services_cleanup stops the servers and removes SVC_DIR (datadir, S3 root, logs) if this script
+# created it.
+ci_services_cleanup(){
+  ci_services_stop
+  if [ -f "$SVC/.ezdfsd-services" ]; then
+    rm -rf "$SVC"
+    svc_log "removed $SVC"
+  else
+    svc_log "left $SVC in place (not created by services.sh)"
+  fi
 }
 
 # 0. Ports, first: a port problem fails here, in well under a second.
