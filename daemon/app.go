@@ -45,6 +45,9 @@ type App struct {
 	// lenient turns a mount point that cannot be opened into a failing check instead of an
 	// error (ezdfsd check reports it with the rest).
 	lenient bool
+	// filesLn and metricsLn, when set by UseListeners, replace binding cfg.Listen and
+	// cfg.MetricsListen in Run.
+	filesLn, metricsLn net.Listener
 }
 
 // New builds every component the configuration asks for. Nothing is contacted that the
@@ -148,6 +151,15 @@ func (a *App) Handler() http.Handler { return a.handler }
 
 // Readiness returns the readiness state machine.
 func (a *App) Readiness() *ops.Readiness { return a.readiness }
+
+// WrapHandler replaces the file-serving handler Run serves with wrap(handler), for a caller
+// that adds routes of its own in front of it (the demo's page at "/"). Call it before Run.
+func (a *App) WrapHandler(wrap func(http.Handler) http.Handler) { a.handler = wrap(a.handler) }
+
+// UseListeners makes Run serve files on files and metrics on metrics (nil: none) instead of
+// binding cfg.Listen and cfg.MetricsListen, so a caller can bind its ports before slow setup
+// and fail at once when one is taken. Run closes them when it returns. Call it before Run.
+func (a *App) UseListeners(files, metrics net.Listener) { a.filesLn, a.metricsLn = files, metrics }
 
 // OpenStore opens the SQL metadata store the configuration names, without caches (for one-shot
 // commands that write rows). The caller closes it.
@@ -254,7 +266,7 @@ func (a *App) Close(ctx context.Context) {
 // stops and the components are closed. ready, if not nil, is called once both listeners are bound.
 func (a *App) Run(ctx context.Context, notifySocket string, ready func(filesAddr, metricsAddr string)) error {
 	cfg := a.cfg
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listenOr(a.filesLn, cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
@@ -270,8 +282,8 @@ func (a *App) Run(ctx context.Context, notifySocket string, ready func(filesAddr
 	}
 	var mln net.Listener
 	var msrv *http.Server
-	if cfg.MetricsListen != "" {
-		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+	if cfg.MetricsListen != "" || a.metricsLn != nil {
+		if mln, err = listenOr(a.metricsLn, cfg.MetricsListen); err != nil {
 			ln.Close()
 			return fmt.Errorf("listen %s (metrics): %w", cfg.MetricsListen, err)
 		}
@@ -333,4 +345,12 @@ func (a *App) Run(ctx context.Context, notifySocket string, ready func(filesAddr
 	stopProbes()
 	a.Close(context.Background())
 	return runErr
+}
+
+// listenOr returns ln if the caller bound it already, else binds addr.
+func listenOr(ln net.Listener, addr string) (net.Listener, error) {
+	if ln != nil {
+		return ln, nil
+	}
+	return net.Listen("tcp", addr)
 }

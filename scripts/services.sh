@@ -2,25 +2,73 @@
 # scripts/services.sh — source it. Installs (if missing) and starts, on loopback, the real servers the
 # integration tests and benchmarks use: MariaDB (Debian mariadb-server-core, private datadir, no systemd),
 # memcached (two nodes), versitygw (S3, real SigV4, posix backend), and installs varnish, nginx and vegeta.
-# Exports TEST_* variables and defines ci_services_stop (call it from an EXIT trap).
+# Exports TEST_* variables and the chosen ports, and defines ci_services_stop (stop the servers) and
+# ci_services_cleanup (stop them and remove SVC_DIR); call one of them from an EXIT trap.
 # Every step is idempotent: a warm machine is ready in a few seconds.
+#
+# Ports: MYSQL_PORT (13306), MEMCACHED_PORT (11311), MEMCACHED_PORT2 (11312), S3_PORT (17070). A server
+# this SVC_DIR already runs keeps its port. A default port that something else holds is replaced by a
+# free one (logged); a port set in the environment is used as given, or the script fails at once
+# naming the variable. SVC_DIR (/tmp/ezdfsd-svc) holds the MariaDB datadir, the S3 root, logs and pids.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SVC=${SVC_DIR:-/tmp/ezdfsd-svc}
 TOOLS=${TOOLS_DIR:-$HOME/.cache/ezdfsd-tools/bin}
-MYSQL_PORT=${MYSQL_PORT:-13306}
-MEMCACHED_PORT=${MEMCACHED_PORT:-11311}
-MEMCACHED_PORT2=${MEMCACHED_PORT2:-11312}
-S3_PORT=${S3_PORT:-17070}
 VERSITYGW_VERSION=v1.8.0
 VEGETA_VERSION=v12.13.0
 STATICCHECK_VERSION=v0.7.0
-mkdir -p "$SVC" "$TOOLS"; chmod 755 "$SVC"
-_T0=$(date +%s%N)
-svc_log(){ local ms=$(( ($(date +%s%N) - _T0) / 1000000 )); printf '[services %4d.%03ds] %s\n' $((ms/1000)) $((ms%1000)) "$*" >&2; }
+# A directory this script creates is marked, and only a marked directory is ever removed.
+[ -d "$SVC" ] || { mkdir -p "$SVC"; touch "$SVC/.ezdfsd-services"; }
+mkdir -p "$TOOLS"; chmod 755 "$SVC"
+# Port helpers: svc_log, wait_port, svc_free_port, svc_port.
+# shellcheck source=scripts/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
-# wait_port HOST PORT TRIES: poll a TCP port every 0.05 s.
-wait_port(){ local i; for i in $(seq "$3"); do (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# svc_pid PIDFILE: print the pid in PIDFILE if that process is alive and is one of our servers
+# (a stale pid file whose number now belongs to another program is ignored).
+svc_pid(){
+  local p c
+  p=$(cat "$1" 2>/dev/null) && [ -n "$p" ] && c=$(cat "/proc/$p/comm" 2>/dev/null) || return 1
+  case $c in mariadbd|mysqld|memcached|versitygw) echo "$p" ;; *) return 1 ;; esac
+}
+
+# ci_services_stop stops every server this SVC_DIR's pid files name, and nothing else.
+ci_services_stop(){
+  local f p i
+  for f in "$SVC"/s3.pid "$SVC"/versitygw.pid "$SVC"/memcached*.pid "$SVC"/mariadb.pid; do
+    [ -f "$f" ] || continue
+    if p=$(svc_pid "$f"); then
+      kill "$p" 2>/dev/null || true
+      for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true   # 10 s is enough
+    fi
+    rm -f "$f"
+  done
+}
+
+# ci_services_cleanup stops the servers and removes SVC_DIR (datadir, S3 root, logs) if this script
+# created it.
+ci_services_cleanup(){
+  ci_services_stop
+  if [ -f "$SVC/.ezdfsd-services" ]; then
+    rm -rf "$SVC"
+    svc_log "removed $SVC"
+  else
+    svc_log "left $SVC in place (not created by services.sh)"
+  fi
+}
+
+# 0. Ports, first: a port problem fails here, in well under a second.
+_owned_mysql=""
+if [ -S "$SVC/mariadb/mysqld.sock" ] && command -v mariadb >/dev/null; then
+  _owned_mysql=$(mariadb -S "$SVC/mariadb/mysqld.sock" -N -e 'select @@port' 2>/dev/null || true)
+fi
+_owned(){ svc_pid "$SVC/$1.pid" >/dev/null && cat "$SVC/$1.port" 2>/dev/null || true; }
+svc_port MYSQL_PORT 13306 "$_owned_mysql"
+svc_port MEMCACHED_PORT 11311 "$(_owned memcached1)"
+svc_port MEMCACHED_PORT2 11312 "$(_owned memcached2)"
+svc_port S3_PORT 17070 "$(_owned s3)"
+svc_log "ports: MYSQL_PORT=$MYSQL_PORT MEMCACHED_PORT=$MEMCACHED_PORT MEMCACHED_PORT2=$MEMCACHED_PORT2 S3_PORT=$S3_PORT"
 
 # 1. Go-built tools, in the background (the long pole on a cold machine: ~2.5 min on 2 cores).
 ( [ -x "$TOOLS/versitygw" ]   || GOBIN=$TOOLS go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
@@ -50,7 +98,11 @@ if ! mariadb -S "$MDB/mysqld.sock" -e 'select 1' >/dev/null 2>&1; then
     --exec /usr/sbin/mariadbd -- --no-defaults --datadir="$MDB" --socket="$MDB/mysqld.sock" \
     --port="$MYSQL_PORT" --bind-address=127.0.0.1 --skip-name-resolve --log-error="$MDB/error.log" \
     --max-connections=500
-  for _i in $(seq 300); do mariadb -S "$MDB/mysqld.sock" -e 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+  for _i in $(seq 300); do
+    mariadb -S "$MDB/mysqld.sock" -e 'select 1' >/dev/null 2>&1 && break
+    svc_pid "$SVC/mariadb.pid" >/dev/null || break   # it died (see error.log below): do not wait 30 s
+    sleep 0.1
+  done
   mariadb -S "$MDB/mysqld.sock" -e 'select 1' >/dev/null || { cat "$MDB/error.log"; exit 1; }
 fi
 mariadb -S "$MDB/mysqld.sock" -e "CREATE DATABASE IF NOT EXISTS ezp CHARACTER SET utf8mb4;
@@ -58,11 +110,12 @@ mariadb -S "$MDB/mysqld.sock" -e "CREATE DATABASE IF NOT EXISTS ezp CHARACTER SE
 svc_log "mariadb up on 127.0.0.1:$MYSQL_PORT"
 
 # 4. memcached: two nodes, as an ElastiCache cluster would have.
-for _p in "$MEMCACHED_PORT" "$MEMCACHED_PORT2"; do
-  if ! wait_port 127.0.0.1 "$_p" 1; then
-    nohup memcached -u nobody -l 127.0.0.1 -p "$_p" -m 64 > "$SVC/memcached-$_p.log" 2>&1 &
-    echo $! > "$SVC/memcached-$_p.pid"
-    wait_port 127.0.0.1 "$_p" 100 || { cat "$SVC/memcached-$_p.log"; exit 1; }
+for _n in 1 2; do
+  _p=$MEMCACHED_PORT; [ "$_n" = 1 ] || _p=$MEMCACHED_PORT2
+  if [ "$(_owned "memcached$_n")" != "$_p" ]; then
+    nohup memcached -u nobody -l 127.0.0.1 -p "$_p" -m 64 > "$SVC/memcached$_n.log" 2>&1 &
+    echo $! > "$SVC/memcached$_n.pid"; echo "$_p" > "$SVC/memcached$_n.port"
+    wait_port 127.0.0.1 "$_p" 100 || { cat "$SVC/memcached$_n.log"; exit 1; }
   fi
 done
 svc_log "memcached up on 127.0.0.1:$MEMCACHED_PORT and :$MEMCACHED_PORT2"
@@ -70,11 +123,11 @@ svc_log "memcached up on 127.0.0.1:$MEMCACHED_PORT and :$MEMCACHED_PORT2"
 # 5. versitygw (needs the go install).
 wait $_GOPID || { cat "$SVC/go-install.log"; exit 1; }
 svc_log "go tools present (versitygw, vegeta, staticcheck)"
-if ! wait_port 127.0.0.1 "$S3_PORT" 1; then
+if [ "$(_owned s3)" != "$S3_PORT" ]; then
   mkdir -p "$SVC/s3"
   ROOT_ACCESS_KEY=ezdfsd-ci ROOT_SECRET_KEY=ezdfsd-ci-secret nohup "$TOOLS/versitygw" --port "127.0.0.1:$S3_PORT" --quiet \
     posix "$SVC/s3" > "$SVC/versitygw.log" 2>&1 &
-  echo $! > "$SVC/versitygw.pid"
+  echo $! > "$SVC/s3.pid"; echo "$S3_PORT" > "$SVC/s3.port"
   wait_port 127.0.0.1 "$S3_PORT" 200 || { cat "$SVC/versitygw.log"; exit 1; }
 fi
 svc_log "versitygw up on 127.0.0.1:$S3_PORT"
@@ -85,14 +138,3 @@ export TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" TEST_S3_ACCESS_KEY=ezdfsd-ci
 export TEST_S3_ROOT="$SVC/s3"
 export PATH="$TOOLS:$PATH"
 
-# ci_services_stop stops every server this script started (by pid).
-ci_services_stop(){
-  local f p i
-  for f in "$SVC"/versitygw.pid "$SVC"/memcached-*.pid "$SVC"/mariadb.pid; do
-    [ -f "$f" ] || continue
-    p=$(cat "$f" 2>/dev/null) || continue
-    kill "$p" 2>/dev/null || { rm -f "$f"; continue; }
-    for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    rm -f "$f"
-  done
-}
