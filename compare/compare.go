@@ -113,7 +113,8 @@ func worse(a, b Result) Result {
 type ProbeResult struct {
 	Kind   string `json:"kind"`
 	Result Result `json:"result"`
-	// Difference is the documented difference's ID (Result documented).
+	// Difference is the ID of the documented difference that explains the probe (Result
+	// documented) or part of it (Result undocumented: Fields are then the unexplained rest).
 	Difference string `json:"difference,omitempty"`
 	// Fields lists what differs (Result documented or undocumented).
 	Fields []FieldDiff `json:"fields,omitempty"`
@@ -261,9 +262,15 @@ func classify(p Probe, ref, cand Observation) ProbeResult {
 		return ProbeResult{Kind: p.Kind, Result: Matched}
 	}
 	pr := ProbeResult{Kind: p.Kind, Result: Undocumented, Fields: fields, Reference: &ref, Candidate: &cand}
-	if ref.Status != 0 && cand.Status != 0 {
-		if d, ok := explain(p, ref, cand); ok {
-			pr.Result, pr.Difference = Documented, d.ID
+	if ref.Status == 0 || cand.Status == 0 {
+		return pr // no answer from one side: nothing documents that
+	}
+	if d, rest, ok := explain(p, ref, cand, fields); ok {
+		pr.Difference = d.ID
+		if len(rest) == 0 {
+			pr.Result = Documented
+		} else {
+			pr.Fields = rest // partly documented: what remains is not
 		}
 	}
 	return pr

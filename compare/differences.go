@@ -2,6 +2,7 @@ package compare
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,7 +25,14 @@ type Difference struct {
 	// candidate answers differ. Nil means compare's own requests cannot show this difference
 	// (a method it never sends, a header it never compares).
 	Explains func(p Probe, ref, cand Observation) bool
+	// Fields are the compared fields this difference may change (FieldDiff.Field names); any
+	// other field that differs is still undocumented. Nil means every field (another file, or
+	// an error page instead of the file).
+	Fields []string
 }
+
+// rangeFields are what a range answered differently changes: the part sent, not the file.
+var rangeFields = []string{"status", "content-length", "content-range", "body-sha256"}
 
 // BigFile is the size from which a legacy 500 beside an ezdfsd success is put down to PHP's
 // memory_limit (the gateway reads the whole file into memory; php-fpm's default limit is 128M).
@@ -57,7 +65,7 @@ var Differences = []Difference{
 	},
 	{
 		ID: "one-byte-range", Request: "`bytes=0-0`, `bytes=5-5`, `bytes=-1`", Legacy: "whole file / 416",
-		Ezdfsd: "206 with 1 byte", Explains: oneByteRange,
+		Ezdfsd: "206 with 1 byte", Explains: oneByteRange, Fields: rangeFields,
 	},
 	{
 		ID: "suffix-range", Request: "`bytes=-2000` on 1000 bytes", Legacy: "500 with a wrong Content-Length",
@@ -102,8 +110,8 @@ var Differences = []Difference{
 		ID: "connection-close", Request: "`Connection: close` (Apache)", Legacy: "sent", Ezdfsd: "keep-alive",
 	},
 	{
-		ID: "head-range", Request: "HEAD with `Range`", Legacy: "206 headers",
-		Ezdfsd: "200 (RFC 9110 ignores Range on HEAD)", Explains: headRange,
+		ID: "head-range", Request: "HEAD with `Range`", Legacy: "the GET's 206 / 416 headers",
+		Ezdfsd: "200 (RFC 9110 ignores Range on HEAD)", Explains: headRange, Fields: rangeFields,
 	},
 	{
 		ID: "if-match", Request: "`If-Match`, `If-Unmodified-Since`", Legacy: "ignored",
@@ -139,14 +147,36 @@ func Lookup(id string) (Difference, bool) {
 	return Difference{}, false
 }
 
-// explain returns the first documented difference that accounts for a differing probe.
-func explain(p Probe, ref, cand Observation) (Difference, bool) {
+// explain returns the documented difference that accounts for a differing probe, and the
+// differing fields it leaves unexplained: the first that explains every field, else the first
+// that explains the probe at all.
+func explain(p Probe, ref, cand Observation, fields []FieldDiff) (Difference, []FieldDiff, bool) {
+	var best Difference
+	var bestRest []FieldDiff
+	found := false
 	for _, d := range Differences {
-		if d.Explains != nil && d.Explains(p, ref, cand) {
-			return d, true
+		if d.Explains == nil || !d.Explains(p, ref, cand) {
+			continue
+		}
+		allowed := d.Fields
+		if allowed != nil && (ref.Status == http.StatusRequestedRangeNotSatisfiable) != (cand.Status == http.StatusRequestedRangeNotSatisfiable) {
+			// A 416 is an HTML page: its Content-Type goes with the status.
+			allowed = append(slices.Clip(allowed), "content-type")
+		}
+		var rest []FieldDiff
+		for _, f := range fields {
+			if allowed != nil && !slices.Contains(allowed, f.Field) {
+				rest = append(rest, f)
+			}
+		}
+		if len(rest) == 0 {
+			return d, nil, true
+		}
+		if !found {
+			best, bestRest, found = d, rest, true
 		}
 	}
-	return Difference{}, false
+	return best, bestRest, found
 }
 
 // MarkdownRows renders Differences as the README's table rows, one line each.
@@ -203,10 +233,11 @@ func otherPath(p Probe, _, cand Observation) bool {
 	return cand.Status == http.StatusNotFound && !servedNames.Allows(legacyName(p.Target))
 }
 
-// headRange: the legacy gateway answers a HEAD with Range as it would the GET (206 headers).
+// headRange: the legacy gateway answers a HEAD with Range as it would the GET (206 or 416
+// headers).
 func headRange(p Probe, ref, cand Observation) bool {
-	return p.Method == http.MethodHead && p.Range != "" &&
-		ref.Status == http.StatusPartialContent && cand.Status == http.StatusOK
+	return p.Method == http.MethodHead && p.Range != "" && cand.Status == http.StatusOK &&
+		(ref.Status == http.StatusPartialContent || ref.Status == http.StatusRequestedRangeNotSatisfiable)
 }
 
 // refusedName: "." or empty segments or control bytes, which ezdfsd refuses before any lookup.

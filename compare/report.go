@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -15,23 +16,33 @@ func WriteText(w io.Writer, r URLResult) error {
 	if _, err := fmt.Fprintf(w, "%s %s\n", label, r.Target); err != nil {
 		return err
 	}
+	// One line per documented difference, naming the probes it explains.
+	var ids []string
+	kinds := map[string][]string{}
 	for _, p := range r.Probes {
-		var err error
-		switch p.Result {
-		case Documented:
-			d, _ := Lookup(p.Difference)
-			_, err = fmt.Fprintf(w, "       %s: documented difference %q (%s: index_cluster.php %s, ezdfsd %s)\n",
-				p.Kind, d.ID, d.Request, d.Legacy, d.Ezdfsd)
-		case Undocumented:
-			for _, f := range p.Fields {
-				if _, err = fmt.Fprintf(w, "       %s: undocumented difference in %s: reference %q, candidate %q\n",
-					p.Kind, f.Field, f.Reference, f.Candidate); err != nil {
-					break
-				}
+		if p.Result == Documented {
+			if kinds[p.Difference] == nil {
+				ids = append(ids, p.Difference)
 			}
+			kinds[p.Difference] = append(kinds[p.Difference], p.Kind)
 		}
-		if err != nil {
+	}
+	for _, id := range ids {
+		d, _ := Lookup(id)
+		if _, err := fmt.Fprintf(w, "       %s: documented difference %q (%s: index_cluster.php %s, ezdfsd %s)\n",
+			strings.Join(kinds[id], ", "), d.ID, d.Request, d.Legacy, d.Ezdfsd); err != nil {
 			return err
+		}
+	}
+	for _, p := range r.Probes {
+		if p.Result != Undocumented {
+			continue
+		}
+		for _, f := range p.Fields {
+			if _, err := fmt.Fprintf(w, "       %s: undocumented difference in %s: reference %q, candidate %q\n",
+				p.Kind, f.Field, f.Reference, f.Candidate); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
