@@ -46,6 +46,7 @@ Usage:
   ezdfsd import [--dir var] [settings] import files below the eZ root into the cluster (like clusterize.php)
   ezdfsd config [settings]             print the effective configuration, where each value came from
   ezdfsd healthcheck [--url URL]       exit 0 if the health endpoint answers 200
+  ezdfsd compare --reference URL ...   check that ezdfsd answers a site's URLs as index_cluster.php
   ezdfsd version                       print the version
 
 Settings are the same for serve, demo, import and config; "ezdfsd serve --help" lists them all
@@ -76,6 +77,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		})
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, stdout, stderr)
+	case "compare":
+		return runCompare(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ezdfsd", displayVersion())
 		return 0
