@@ -6,9 +6,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestReadAccessLog feeds nginx and Apache combined-format lines and checks the URL set: only
@@ -111,5 +113,49 @@ func TestRequestsGoOutVerbatim(t *testing.T) {
 	}
 	if last := got[len(got)-1]; !strings.HasPrefix(last, "HEAD ") || !strings.Contains(last, "/prefix//var/s/storage/images/a.jpg bytes=0-99") {
 		t.Errorf("a target with two leading slashes arrived as %q", last)
+	}
+}
+
+// TestRunBoundsConcurrency checks that no more than Concurrency URLs are in flight at a server.
+func TestRunBoundsConcurrency(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		// Linger a little so that, were the bound not kept, requests would overlap.
+		for range 20 {
+			mu.Lock()
+			n := inFlight
+			mu.Unlock()
+			if n > 4 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		w.Write([]byte("x"))
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	var targets []string
+	for i := range 12 {
+		targets = append(targets, "/var/storage/images/"+strconv.Itoa(i)+".jpg")
+	}
+	// Reference and candidate are the same server: two requests per probe at most, so with
+	// two URLs at a time the server never sees more than four.
+	sum, err := Run(context.Background(), Config{Reference: u, Candidate: u, Concurrency: 2, Rate: 1e6}, targets, func(URLResult) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.URLs[Matched] != 12 || !sum.Clean() {
+		t.Errorf("summary %+v, want 12 matched", sum.URLs)
+	}
+	if most > 4 {
+		t.Errorf("%d requests in flight at once, want at most 4 (2 URLs × 2 servers)", most)
 	}
 }

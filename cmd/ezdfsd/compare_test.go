@@ -183,3 +183,44 @@ func TestCompareLegacyGateway(t *testing.T) {
 		t.Errorf("--json summary (stderr) lacks the count:\n%s", errOut)
 	}
 }
+
+// TestCompareUsage checks the exit status 2 cases and that URLs come from standard input and
+// from an access log (only its served cluster URLs, each once).
+func TestCompareUsage(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"no input", []string{"--reference", "http://a", "--candidate", "http://b"}, "give --urls FILE (or -) and/or --from-access-log FILE"},
+		{"no reference", []string{"--candidate", "http://b", "--urls", "-"}, "--reference is required"},
+		{"not http", []string{"--reference", "ftp://a", "--candidate", "http://b", "--urls", "-"}, `reference URL "ftp://a": want http://host[:port]`},
+		{"bad rate", []string{"--reference", "http://a", "--candidate", "http://b", "--urls", "-", "--rate", "0"}, "must be positive"},
+		{"missing file", []string{"--reference", "http://a", "--candidate", "http://b", "--urls", "/nonexistent/urls.txt"}, "no such file"},
+		{"unknown flag", []string{"--nope"}, "flag provided but not defined: -nope"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stdin = strings.NewReader("")
+			code, _, errOut := runCmd(t, nil, append([]string{"compare"}, tt.args...)...)
+			if code != 2 || !strings.Contains(errOut, tt.msg) {
+				t.Errorf("exit %d, stderr %q; want 2 with %q", code, errOut, tt.msg)
+			}
+		})
+	}
+	t.Cleanup(func() { stdin = os.Stdin })
+
+	s := newCompareSite(t)
+	log := filepath.Join(t.TempDir(), "access.log")
+	lines := `192.0.2.1 - - [02/Dec/2026:10:00:00 +0000] "GET /` + cmpImg + `photo.jpg?v=1 HTTP/1.1" 200 1000 "-" "curl/8"
+192.0.2.1 - - [02/Dec/2026:10:00:01 +0000] "POST /` + cmpImg + `tiny.png HTTP/1.1" 200 1 "-" "curl/8"
+192.0.2.1 - - [02/Dec/2026:10:00:02 +0000] "GET /index.php HTTP/1.1" 200 1 "-" "curl/8"
+`
+	if err := os.WriteFile(log, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdin = strings.NewReader("/" + cmpImg + "photo.jpg\n")
+	code, out, errOut := runCompareCmd(t, "--reference", s.daemon.URL, "--candidate", s.daemon.URL, "--urls", "-", "--from-access-log", log)
+	if code != 0 || !strings.Contains(out, "compared 1 URLs: 1 matched") {
+		t.Errorf("stdin list + access log: exit %d, want 0 with the one URL both name\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
