@@ -136,6 +136,8 @@ func TestClassify(t *testing.T) {
 		{"%3F and a one-byte range: the question mark explains it all", at(range00, "/var/site/storage/images/a/q%3Fmark.jpg"),
 			obs(416, "etag", `"1-1"`, "type", "text/html;charset=UTF-8", "range", "bytes */1", "body", "P"),
 			obs(206, "etag", `"1-5"`, "type", "image/jpeg", "range", "bytes 0-0/5", "len", "1", "body", "B"), Documented, "encoded-question-mark", nil},
+		{"empty file (PHP 8 fread fails): no README row", get, obs(500, "etag", `"1-0"`, "len", "0"), obs(200, "etag", `"1-0"`, "len", "0"),
+			Undocumented, "", []string{"status"}},
 		{"another Content-Type", get, full, obs(200, "etag", `"1-1000"`, "lm", "Tue", "type", "image/png", "len", "1000", "body", "H"),
 			Undocumented, "", []string{"content-type"}},
 		{"bytes=0-99 answered differently", range99, obs(206, "range", "bytes 0-99/1000", "len", "100"),
