@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -114,6 +115,12 @@ func do(ctx context.Context, client *http.Client, base *url.URL, p Probe) Observ
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// url.Error would repeat the URL, which the report already names (and which prints
+		// oddly for a verbatim target).
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return Observation{Err: err.Error()}
 	}
 	defer resp.Body.Close()
