@@ -89,11 +89,14 @@ func (l *Legacy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e = parts[1]
 		}
 		eAbsent := e == "" || e == "0" // PHP empty()
+		// Content-Range echoes $start and $end: the strings as sent, unless recomputed.
 		switch {
 		case !eAbsent && s == "":
 			start, end = size-phpInt(e), size-1
+			s, e = strconv.FormatInt(start, 10), strconv.FormatInt(end, 10)
 		case eAbsent || phpInt(e) > size-1:
 			start, end = phpInt(s), size-1
+			e = strconv.FormatInt(end, 10)
 		default:
 			start, end = phpInt(s), phpInt(e)
 		}
@@ -106,7 +109,7 @@ func (l *Legacy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"<h1>416 Requested Range Not Satisfiable</h1>\n</body></html>"))
 			return
 		}
-		h.Set("Content-Range", "bytes "+s+"-"+strconv.FormatInt(end, 10)+"/"+strconv.FormatInt(size, 10))
+		h.Set("Content-Range", "bytes "+s+"-"+e+"/"+strconv.FormatInt(size, 10))
 		status = http.StatusPartialContent
 	}
 	length := end - start + 1
@@ -128,7 +131,8 @@ func (l *Legacy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// phpInt converts like PHP's (int) cast of a numeric-leading string: leading digits, else 0.
+// phpInt converts like PHP's (int) cast of a numeric-leading string: leading digits, else 0
+// (PHP 8 also reads an exponent, "1e2" → 100; compare never sends one).
 func phpInt(s string) int64 {
 	i := 0
 	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
