@@ -7,7 +7,6 @@ package compare
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -275,6 +274,3 @@ func classify(p Probe, ref, cand Observation) ProbeResult {
 	}
 	return pr
 }
-
-// ErrNoTargets means there was nothing to compare.
-var ErrNoTargets = errors.New("compare: no URLs to compare")
