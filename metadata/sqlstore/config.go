@@ -41,6 +41,9 @@ type Config struct {
 	// gateway looks up by name_hash only; set this for databases whose name column does not
 	// read back byte-identical through the connection charset (e.g. UTF-8 stored in latin1).
 	SkipNameCheck bool
+	// MySQL is how MySQL connections are encrypted and authenticated beyond the DSN (TLS,
+	// IAM tokens); OpenSQLite refuses a Config that sets it.
+	MySQL MySQLSecurity
 	// MetricsName is the db_name label of the connection-pool metrics (default "metadata").
 	// Stores registered on the same Registerer need distinct MetricsNames.
 	MetricsName string
