@@ -140,23 +140,30 @@ func StartMemcached(t testing.TB, args ...string) string {
 		go func() { cmd.Wait(); close(exited) }()
 		t.Cleanup(func() { cmd.Process.Kill(); <-exited })
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		for i := 0; i < 100; i++ {
-			select {
-			case <-exited:
-				i = 100
-				continue
-			default:
-			}
-			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-				c.Close()
-				return addr
-			}
-			time.Sleep(50 * time.Millisecond)
+		if waitListening(addr, exited) {
+			return addr
 		}
 		if attempt == 2 {
 			t.Fatalf("memcached did not start: %s", out.String())
 		}
 	}
+}
+
+// waitListening waits up to 5 s for addr to accept connections; false when the server exited.
+func waitListening(addr string, exited chan struct{}) bool {
+	for i := 0; i < 100; i++ {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
 
 // freeLoopbackPort returns a loopback TCP port that was free a moment ago.
