@@ -80,6 +80,15 @@ type DB struct {
 	MaxOpen int
 	// Timeout is the dial timeout and the budget callers should give one query (default 2s).
 	Timeout time.Duration
+	// PasswordFile, when set, holds the password (read at start; see readSecretFiles).
+	PasswordFile string
+	// TLS is the connection's TLS mode (off, preferred, required, verify-ca, verify-full);
+	// TLSCA is the PEM bundle of trusted CAs for the verify modes ("" = the system's).
+	TLS, TLSCA string
+	// IAMAuth authenticates with RDS IAM tokens instead of Password, signed for IAMRegion
+	// ("" = the AWS default chain's region).
+	IAMAuth   bool
+	IAMRegion string
 }
 
 // S3 is the bucket that files routed to eZDFSFileHandlerDFSAmazon are read from.
@@ -95,6 +104,8 @@ type S3 struct {
 	// AccessKeyID and SecretAccessKey are static credentials (both secret); empty = the AWS
 	// default chain (environment, shared config Profile, instance role).
 	AccessKeyID, SecretAccessKey string
+	// SecretAccessKeyFile, when set, holds SecretAccessKey (read at start).
+	SecretAccessKeyFile string
 	// Profile names a shared-config profile for the default chain.
 	Profile string
 	// FirstByteTimeout bounds the wait for GetObject's response headers (default 10s).
@@ -175,6 +186,11 @@ type Config struct {
 	MemcachedPrefix string
 	// MemcachedTimeout bounds one memcached operation.
 	MemcachedTimeout time.Duration
+	// MemcachedTLS encrypts memcached connections (static servers, discovered nodes and the
+	// discovery endpoint), trusting MemcachedTLSCA ("" = the system roots) and checking the
+	// certificate for MemcachedTLSServerName ("" = each server's host).
+	MemcachedTLS                           bool
+	MemcachedTLSCA, MemcachedTLSServerName string
 
 	// LogFormat is "text" or "json"; LogLevel the minimum level; AccessLog logs each request.
 	LogFormat string
@@ -360,6 +376,9 @@ func Load(args, environ []string) (*Config, error) {
 	}
 	c.resolveAuto()
 	if err := c.resolveMemcachedFrom(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.readSecretFiles(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return c, nil

@@ -482,6 +482,10 @@ func sampleValue(s Info) string {
 		return "warn"
 	case "memcached-from":
 		return "testdata/php-fpm-www.conf"
+	case "db-tls":
+		return "required"
+	case "db-password-file", "s3-secret-access-key-file":
+		return "testdata/secret.txt"
 	}
 	return "x:1"
 }

@@ -158,6 +158,11 @@ var table = withEnv([]setting{
 	str("db-socket", "", "metadata", "database Unix socket (instead of host:port); DBSocket", func(c *Config) *string { return &c.DB.Socket }),
 	str("db-user", "", "metadata", "database user; CLUSTER_STORAGE_USER / DBUser", func(c *Config) *string { return &c.DB.User }),
 	secret(str("db-password", "", "metadata", "database password; CLUSTER_STORAGE_PASS / DBPassword", func(c *Config) *string { return &c.DB.Password })),
+	str("db-password-file", "", "metadata", "file holding the database password, read at start (systemd LoadCredential=, a Kubernetes secret volume); replaces db-password", func(c *Config) *string { return &c.DB.PasswordFile }),
+	enum("db-tls", "off", "metadata", "TLS to the database: off, preferred (if offered, unverified), required (unverified), verify-ca (trusted CA), verify-full (trusted CA and host name)", []string{"off", "preferred", "required", "verify-ca", "verify-full"}, func(c *Config) *string { return &c.DB.TLS }),
+	str("db-tls-ca", "", "metadata", `PEM bundle of the CAs trusted by db-tls=verify-ca/verify-full, e.g. the RDS global bundle ("" = system roots)`, func(c *Config) *string { return &c.DB.TLSCA }),
+	boolean("db-iam-auth", false, "metadata", "authenticate with RDS IAM tokens (a fresh one per connection, signed with the AWS default credential chain) instead of a password; needs db-tls", func(c *Config) *bool { return &c.DB.IAMAuth }),
+	str("db-iam-region", "", "metadata", `AWS region of the RDS instance for db-iam-auth ("" = AWS_REGION or the profile's region)`, func(c *Config) *string { return &c.DB.IAMRegion }),
 	str("db-name", "", "metadata", "database name; CLUSTER_STORAGE_DB / DBName", func(c *Config) *string { return &c.DB.Name }),
 	str("db-charset", "utf8mb4", "metadata", "connection charset; CLUSTER_STORAGE_CHARSET", func(c *Config) *string { return &c.DB.Charset }),
 	integer("db-max-open", 32, 1, 10000, "metadata", "maximum open database connections", func(c *Config) *int { return &c.DB.MaxOpen }),
@@ -178,6 +183,7 @@ var table = withEnv([]setting{
 	boolean("s3-path-style", false, "storage", "use path-style S3 addressing", func(c *Config) *bool { return &c.S3.PathStyle }),
 	secret(str("s3-access-key-id", "", "storage", "S3 access key id (\"\" = AWS default credential chain); AccessKeyID", func(c *Config) *string { return &c.S3.AccessKeyID })),
 	secret(str("s3-secret-access-key", "", "storage", "S3 secret access key; SecretAccessKey", func(c *Config) *string { return &c.S3.SecretAccessKey })),
+	str("s3-secret-access-key-file", "", "storage", "file holding the S3 secret access key, read at start; replaces s3-secret-access-key", func(c *Config) *string { return &c.S3.SecretAccessKeyFile }),
 	str("s3-profile", "", "storage", "AWS shared config profile for the default credential chain", func(c *Config) *string { return &c.S3.Profile }),
 	duration("s3-first-byte-timeout", "10s", "storage", "maximum wait for S3 response headers", func(c *Config) *time.Duration { return &c.S3.FirstByteTimeout }),
 
@@ -205,6 +211,9 @@ var table = withEnv([]setting{
 	str("memcached-discovery", "", "cache", "ElastiCache configuration endpoint host:port (\"\" = none)", func(c *Config) *string { return &c.MemcachedDiscovery }),
 	str("memcached-prefix", "ezdfsd:", "cache", "memcached key prefix", func(c *Config) *string { return &c.MemcachedPrefix }),
 	duration("memcached-timeout", "100ms", "cache", "timeout of one memcached operation", func(c *Config) *time.Duration { return &c.MemcachedTimeout }),
+	boolean("memcached-tls", false, "cache", "TLS to memcached (ElastiCache in-transit encryption; memcached -Z): servers, discovered nodes and the discovery endpoint", func(c *Config) *bool { return &c.MemcachedTLS }),
+	str("memcached-tls-ca", "", "cache", `PEM bundle of the CAs trusted for memcached-tls ("" = system roots; ElastiCache's are public)`, func(c *Config) *string { return &c.MemcachedTLSCA }),
+	str("memcached-tls-server-name", "", "cache", `name the memcached certificates must be for ("" = each server's host name)`, func(c *Config) *string { return &c.MemcachedTLSServerName }),
 
 	// Operations.
 	enum("log-format", "text", "ops", "log format", []string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),

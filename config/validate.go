@@ -112,6 +112,7 @@ func (c *Config) Validate() error {
 	if len(c.MemcachedPrefix) > 200 || strings.ContainsFunc(c.MemcachedPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		bad("memcached-prefix", "memcached keys cannot contain blanks or control characters (and the prefix must stay under 200 bytes)")
 	}
+	c.validateSecurity(bad)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", redactError(c, err))
 	}

@@ -124,11 +124,16 @@ func (a *App) openMetadata(ctx context.Context) ([]ops.Check, error) {
 	}
 	a.meta = store
 	if len(cfg.Memcached) > 0 || cfg.MemcachedDiscovery != "" {
+		tlsCfg, err := memcachedTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
 		mc, err := cache.NewMemcached(ctx, a.meta, cache.MemcachedConfig{
 			Servers:           cfg.Memcached,
 			DiscoveryEndpoint: cfg.MemcachedDiscovery,
 			Prefix:            cfg.MemcachedPrefix,
 			Timeout:           cfg.MemcachedTimeout,
+			TLS:               tlsCfg,
 		}, ttl, a.reg, a.logger)
 		if err != nil {
 			return nil, fmt.Errorf("memcached: %w", err)
@@ -179,6 +184,9 @@ func (a *App) openStore(ctx context.Context) (*sqlstore.Store, error) {
 	}
 	var err error
 	if dsn, ok := cfg.MySQLDSN(); ok {
+		if sc.MySQL, err = mysqlSecurity(ctx, cfg, dsn); err != nil {
+			return nil, fmt.Errorf("metadata store: %w", err)
+		}
 		a.store, err = sqlstore.OpenMySQL(ctx, dsn, sc, a.registerer())
 	} else {
 		a.store, err = sqlstore.OpenSQLite(ctx, cfg.SQLitePath, sc, a.registerer())

@@ -62,6 +62,15 @@ func startVarnish(t *testing.T, filesAddr, metricsAddr string, appPort int) *var
 		}
 		vcl = strings.Replace(vcl, r.from, r.to, 1)
 	}
+	return startVarnishVCL(t, vcl)
+}
+
+// startVarnishVCL runs varnishd with the VCL text vcl on a free loopback port until the test ends.
+func startVarnishVCL(t *testing.T, vcl string) *varnish {
+	t.Helper()
+	if _, err := exec.LookPath("varnishd"); err != nil {
+		t.Fatalf("varnishd not installed (scripts/services.sh installs it): %v", err)
+	}
 	// varnishd drops privileges to the varnish / vcache users when run as root: the work
 	// directory and the VCL must be readable by them, which t.TempDir (0700) is not.
 	dir, err := os.MkdirTemp("", "ezdfsd-opstest-varnish-")

@@ -1,19 +1,44 @@
 #!/usr/bin/env bash
-# deploy/varnish/test-vcl.sh — compile deploy/varnish/ezdfsd.vcl with the local varnishd
-# (varnishd -C: VCL → C → shared object, nothing is started). Exits non-zero on any VCL error.
-#   deploy/varnish/test-vcl.sh [path/to/file.vcl]
+# deploy/varnish/test-vcl.sh — compile the shipped VCL with the local varnishd (varnishd -C: VCL → C
+# → shared object, nothing is started). Exits non-zero on any VCL error.
+#   deploy/varnish/test-vcl.sh                   both shipped files (ezdfsd.vcl, ezdfsd-cluster.vcl),
+#                                                and the subroutines they share must be identical
+#   deploy/varnish/test-vcl.sh path/to/file.vcl  that file only
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-vcl=${1:-$here/ezdfsd.vcl}
 command -v varnishd >/dev/null || { echo "test-vcl: varnishd not installed (apt-get install varnish)" >&2; exit 2; }
 workdir=$(mktemp -d /tmp/ezdfsd-vcl-test.XXXXXX)
 trap 'rm -rf "$workdir"' EXIT
 # varnishd drops privileges to the varnish/vcache users when run as root: let them into the work dir.
 chmod 0755 "$workdir"
-if out=$(varnishd -C -f "$vcl" -n "$workdir/varnish" 2>&1); then
-  echo "test-vcl: $vcl compiles ($(varnishd -V 2>&1 | head -1))"
-else
-  echo "$out" >&2
-  echo "test-vcl: $vcl does NOT compile" >&2
-  exit 1
+
+compile(){
+  local vcl out
+  vcl=$(realpath "$1")
+  if out=$(varnishd -C -f "$vcl" -n "$workdir/varnish" 2>&1); then
+    echo "test-vcl: $vcl compiles ($(varnishd -V 2>&1 | head -1))"
+  else
+    echo "$out" >&2
+    echo "test-vcl: $vcl does NOT compile" >&2
+    exit 1
+  fi
+}
+
+# sub_body FILE NAME: the lines of "sub NAME {" up to its closing "}" at the start of a line.
+sub_body(){ awk -v start="sub $2 {" '$0 == start {on=1} on {print} on && /^}/ {exit}' "$1"; }
+
+if [ $# -gt 0 ]; then
+  compile "$1"
+  exit 0
 fi
+compile "$here/ezdfsd.vcl"
+compile "$here/ezdfsd-cluster.vcl"
+for sub in ezdfsd_purge ezdfsd_deliver; do
+  a=$(sub_body "$here/ezdfsd.vcl" "$sub"); b=$(sub_body "$here/ezdfsd-cluster.vcl" "$sub")
+  if [ -z "$a" ] || [ "$a" != "$b" ]; then
+    echo "test-vcl: sub $sub differs between ezdfsd.vcl and ezdfsd-cluster.vcl (keep them identical):" >&2
+    diff <(echo "$a") <(echo "$b") >&2 || true
+    exit 1
+  fi
+done
+echo "test-vcl: ezdfsd_purge and ezdfsd_deliver are identical in both files"

@@ -21,6 +21,9 @@ type clusterConfig struct {
 	// Nodes are host:port addresses (the IP when ElastiCache gives one), sorted, so that every
 	// ezdfsd node hashes keys onto the same memcached node.
 	Nodes []string
+	// Names maps each node address that is an IP to the node's host name, which TLS
+	// certificates are issued for.
+	Names map[string]string
 }
 
 // maxConfigBytes bounds the configuration body we accept.
@@ -29,8 +32,8 @@ const maxConfigBytes = 1 << 20
 // discover asks an ElastiCache configuration endpoint for the cluster's nodes: first with
 // "config get cluster" (engine 1.4.14 and later), then, if the server does not know that
 // command, with "get AmazonElastiCache:cluster" (older engines).
-func discover(ctx context.Context, d *net.Dialer, endpoint string) (clusterConfig, error) {
-	conn, err := d.DialContext(ctx, "tcp", endpoint)
+func discover(ctx context.Context, dial dialFunc, endpoint string) (clusterConfig, error) {
+	conn, err := dial(ctx, "tcp", endpoint)
 	if err != nil {
 		return clusterConfig{}, fmt.Errorf("memcached discovery %s: %w", endpoint, err)
 	}
@@ -125,6 +128,7 @@ func parseClusterConfig(body []byte) (clusterConfig, error) {
 		return clusterConfig{}, fmt.Errorf("cluster configuration: bad version %q", lines[0])
 	}
 	var nodes []string
+	names := map[string]string{}
 	for _, n := range strings.Fields(lines[1]) {
 		parts := strings.Split(n, "|")
 		if len(parts) != 3 {
@@ -142,11 +146,14 @@ func parseClusterConfig(body []byte) (clusterConfig, error) {
 			return clusterConfig{}, fmt.Errorf("cluster configuration: node %q has neither host nor IP", n)
 		}
 		nodes = append(nodes, net.JoinHostPort(addr, port))
+		if host != "" && ip != "" {
+			names[net.JoinHostPort(ip, port)] = host
+		}
 	}
 	if len(nodes) == 0 {
 		return clusterConfig{}, errors.New("cluster configuration lists no nodes")
 	}
 	slices.Sort(nodes)
 	nodes = slices.Compact(nodes)
-	return clusterConfig{Version: v, Nodes: nodes}, nil
+	return clusterConfig{Version: v, Nodes: nodes, Names: names}, nil
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,55 @@ type MemcachedConfig struct {
 	// MaxIdleConns is the number of idle connections kept per node. Zero means
 	// DefaultMemcachedMaxIdleConns.
 	MaxIdleConns int
+	// TLS, when not nil, encrypts every connection: to the servers, to discovered nodes and to
+	// the discovery endpoint (ElastiCache in-transit encryption). An empty ServerName means
+	// each address's host.
+	TLS *tls.Config
+}
+
+// dialFunc opens a connection, as net.Dialer.DialContext does.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// tlsDialer opens TLS connections whose certificate must be for the server's host name.
+// gomemcache resolves server addresses before it dials, so the dialer is handed an IP address;
+// it maps that back to the name the address was given or discovered as (remember).
+type tlsDialer struct {
+	cfg   *tls.Config
+	names sync.Map // "ip:port" → host name
+}
+
+// remember records that addr (ip:port) is the server named host.
+func (d *tlsDialer) remember(addr, host string) {
+	if host != "" && net.ParseIP(host) == nil {
+		d.names.Store(addr, host)
+	}
+}
+
+// rememberServers records the names of servers given as host:port, resolved as gomemcache
+// resolves them.
+func (d *tlsDialer) rememberServers(servers []string) {
+	for _, s := range servers {
+		host, _, err := net.SplitHostPort(s)
+		if err != nil {
+			continue
+		}
+		if a, err := net.ResolveTCPAddr("tcp", s); err == nil {
+			d.remember(a.String(), host)
+		}
+	}
+}
+
+// DialContext dials addr with TLS, checking the certificate against the name remembered for
+// addr (or the configured ServerName, or addr's host).
+func (d *tlsDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	cfg := d.cfg
+	if cfg.ServerName == "" {
+		if host, ok := d.names.Load(addr); ok {
+			cfg = cfg.Clone()
+			cfg.ServerName = host.(string)
+		}
+	}
+	return (&tls.Dialer{Config: cfg}).DialContext(ctx, network, addr)
 }
 
 // Memcached is the shared tier: entries in memcached, visible to every ezdfsd node, in front of
@@ -77,6 +127,8 @@ type Memcached struct {
 	loopDone chan struct{}
 
 	endpoint  string
+	dial      dialFunc
+	tlsDial   *tlsDialer // nil without TLS
 	interval  time.Duration
 	discTimeo time.Duration
 	current   atomic.Pointer[[]string]
@@ -129,6 +181,14 @@ func newMemcached(ctx context.Context, next metadata.Store, cfg MemcachedConfig,
 	logger = orDiscard(logger)
 
 	client := memcache.NewFromSelector(servers)
+	dial := (&net.Dialer{}).DialContext
+	var tlsDial *tlsDialer
+	if cfg.TLS != nil {
+		tlsDial = &tlsDialer{cfg: cfg.TLS}
+		tlsDial.rememberServers(cfg.Servers)
+		dial = tlsDial.DialContext
+	}
+	client.DialContext = dial
 	client.Timeout = cfg.Timeout
 	client.MaxIdleConns = cfg.MaxIdleConns
 
@@ -171,6 +231,8 @@ func newMemcached(ctx context.Context, next metadata.Store, cfg MemcachedConfig,
 		now:       now,
 		pending:   make(chan struct{}, maxPendingSets),
 		endpoint:  cfg.DiscoveryEndpoint,
+		dial:      dial,
+		tlsDial:   tlsDial,
 		interval:  cfg.DiscoveryInterval,
 		discTimeo: max(10*cfg.Timeout, 2*time.Second),
 		loopDone:  make(chan struct{}),
@@ -375,10 +437,15 @@ func (m *Memcached) discoveryLoop(ctx context.Context) {
 // refresh reads the node list from the discovery endpoint and installs it if it changed. On
 // any failure the current list stays.
 func (m *Memcached) refresh(ctx context.Context) error {
-	cc, err := discover(ctx, &net.Dialer{}, m.endpoint)
+	cc, err := discover(ctx, m.dial, m.endpoint)
 	if err != nil {
 		m.metrics.discoveryErr.Inc()
 		return err
+	}
+	if m.tlsDial != nil {
+		for addr, host := range cc.Names {
+			m.tlsDial.remember(addr, host)
+		}
 	}
 	if slices.Equal(cc.Nodes, *m.current.Load()) {
 		return nil

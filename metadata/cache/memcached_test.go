@@ -381,11 +381,11 @@ func TestParseClusterConfig(t *testing.T) {
 		wantErr bool
 	}{
 		{"ips preferred, sorted", "12\nb.cache.amazonaws.com|10.0.0.2|11211 a.cache.amazonaws.com|10.0.0.1|11211\n",
-			clusterConfig{12, []string{"10.0.0.1:11211", "10.0.0.2:11211"}}, false},
+			clusterConfig{12, []string{"10.0.0.1:11211", "10.0.0.2:11211"}, nil}, false},
 		{"host when no ip", "3\nnode1.example||11211 node2.example|10.0.0.9|11212\n",
-			clusterConfig{3, []string{"10.0.0.9:11212", "node1.example:11211"}}, false},
-		{"crlf and ipv6", "4\r\nh|::1|11211\r\n", clusterConfig{4, []string{"[::1]:11211"}}, false},
-		{"duplicates removed", "1\nh|10.0.0.1|1 h|10.0.0.1|1\n", clusterConfig{1, []string{"10.0.0.1:1"}}, false},
+			clusterConfig{3, []string{"10.0.0.9:11212", "node1.example:11211"}, nil}, false},
+		{"crlf and ipv6", "4\r\nh|::1|11211\r\n", clusterConfig{4, []string{"[::1]:11211"}, nil}, false},
+		{"duplicates removed", "1\nh|10.0.0.1|1 h|10.0.0.1|1\n", clusterConfig{1, []string{"10.0.0.1:1"}, nil}, false},
 		{"no nodes", "5\n\n", clusterConfig{}, true},
 		{"no version", "h|10.0.0.1|11211\n", clusterConfig{}, true},
 		{"bad node", "5\nh:10.0.0.1:11211\n", clusterConfig{}, true},

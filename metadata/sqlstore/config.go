@@ -36,6 +36,9 @@ type Config struct {
 	ConnMaxLifetime time.Duration
 	// QueryTimeout bounds each Lookup and Put, connection set-up included (default 2s).
 	QueryTimeout time.Duration
+	// MySQL is how MySQL connections are encrypted and authenticated beyond the DSN (TLS,
+	// IAM tokens); OpenSQLite refuses a Config that sets it.
+	MySQL MySQLSecurity
 	// MetricsName is the db_name label of the connection-pool metrics (default "metadata").
 	// Stores registered on the same Registerer need distinct MetricsNames.
 	MetricsName string

@@ -106,12 +106,17 @@ func OpenMySQL(ctx context.Context, dsn string, cfg Config, reg prometheus.Regis
 	if !dsnHasParam(dsn, "charset") {
 		_ = mc.Apply(mysql.Charset(DefaultCharset, mc.Collation))
 	}
+	if err := cfg.MySQL.apply(mc); err != nil {
+		return nil, err
+	}
 	full := cfg.withDefaults()
 	mc.Logger = driverLogger{full.Logger}
 	connector, err := mysql.NewConnector(mc)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: mysql DSN: %w", err)
 	}
+	host, _, _ := net.SplitHostPort(mc.Addr)
+	connector = explainingConnector{Connector: connector, sec: cfg.MySQL, host: host}
 	where := mc.Net + "(" + mc.Addr + ")/" + mc.DBName
 	return newStore(sql.OpenDB(connector), cfg, dialect{
 		name:  "mysql",

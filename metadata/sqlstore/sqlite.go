@@ -23,6 +23,9 @@ func OpenSQLite(ctx context.Context, path string, cfg Config, reg prometheus.Reg
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.MySQL.TLS != "" || cfg.MySQL.CAFile != "" || cfg.MySQL.Password != nil {
+		return nil, errors.New("sqlstore: sqlite: TLS and per-connection passwords are MySQL settings")
+	}
 	if path == "" || path == ":memory:" {
 		return nil, errors.New("sqlstore: sqlite: a database file path is required")
 	}
