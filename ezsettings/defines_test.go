@@ -125,36 +125,3 @@ func TestReadDefinesBadFiles(t *testing.T) {
 		t.Errorf("no file name: %v", err)
 	}
 }
-
-func FuzzReadDefines(f *testing.F) {
-	for _, s := range []string{
-		"<?php define( 'CLUSTER_STORAGE_HOST', 'db1' ); define(\"P\", \"a\\x41$b\");",
-		"<?php const A = 1, B = -0x1f; if (1) { define('C', TRUE); }",
-		"<?php /* x */ # y\n// z ?>html<?= define('D', NULL) ?>",
-		"<?php $x = <<<'EOT'\nabc\nEOT;\n define('E', ('a' . 'b'));",
-		"<?php define('F', 1.5e3); define('G', __DIR__ . '/x');",
-		"<?php define(", "<?php \"\\u{", "<?php 'a\\",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		defs, err := ReadDefines(strings.NewReader(s))
-		if err != nil {
-			if _, ok := err.(*SyntaxError); !ok {
-				t.Fatalf("non-syntax error %T: %v", err, err)
-			}
-			return
-		}
-		for name, v := range defs {
-			if name == "" {
-				t.Fatalf("empty constant name")
-			}
-			if v.Kind == String && v.PHPString() != v.Str || v.Kind == Bool && v.Truthy() != v.Bool {
-				t.Fatalf("%s: inconsistent conversions of %+v", name, v)
-			}
-			if n, ok := v.PHPInt(); v.Kind == Int && (!ok || n != v.Int) {
-				t.Fatalf("%s: PHPInt of %+v = %d, %v", name, v, n, ok)
-			}
-		}
-	})
-}
