@@ -557,31 +557,6 @@ func TestMySQLDSNConnects(t *testing.T) {
 	}
 }
 
-func FuzzConfigFile(f *testing.F) {
-	if data, err := os.ReadFile("testdata/ezdfsd.conf"); err == nil {
-		f.Add(string(data))
-	}
-	for _, s := range []string{"listen = :1\n", "serve-pattern = (\n", "x\n", `powered-by = "\u00e9"`, "\ufeffdb-port = 3306\r\n", "path-backend = =\n"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, text string) {
-		as, err := parseFile(text, "fuzz.conf")
-		if err != nil {
-			return
-		}
-		c := &Config{sources: map[string]Source{}}
-		for _, a := range as {
-			s := lookup(a.name)
-			if s.list && s.clear != nil {
-				s.clear(c)
-			}
-			_ = s.apply(c, a.value)
-		}
-		_ = c.Validate()
-		c.Dump(discard{})
-	})
-}
-
 func TestMemcachedFrom(t *testing.T) {
 	dir := t.TempDir()
 	yml := filepath.Join(dir, "ezpublish_prod.yml")

@@ -153,6 +153,9 @@ type token struct {
 	num        int64
 }
 
+// is reports whether t is the punctuation p (a string token holding the same text is not).
+func (t token) is(p string) bool { return t.kind == tPunct && t.text == p }
+
 // lexPHP splits PHP code into the few token kinds parseDefines needs.
 func lexPHP(src, name string) ([]token, error) {
 	var toks []token
@@ -479,7 +482,7 @@ func parseDefines(src string, toks []token, name string) (map[string]Value, erro
 			continue
 		}
 		switch {
-		case word == "define" && i+1 < len(toks) && toks[i+1].text == "(":
+		case word == "define" && i+1 < len(toks) && toks[i+1].is("("):
 			args, end, ok := splitArgs(toks, i+2)
 			if !ok {
 				return nil, &SyntaxError{File: name, Line: t.line, Msg: "unterminated define( call"}
@@ -498,10 +501,10 @@ func parseDefines(src string, toks []token, name string) (map[string]Value, erro
 		case word == "const" && depth == 0:
 			// const A = 1, B = 'x';
 			j := i + 1
-			for j+1 < len(toks) && toks[j].kind == tIdent && toks[j+1].text == "=" {
+			for j+1 < len(toks) && toks[j].kind == tIdent && toks[j+1].is("=") {
 				start := j + 2
 				k := start
-				for k < len(toks) && toks[k].text != ";" && toks[k].text != "," {
+				for k < len(toks) && !toks[k].is(";") && !toks[k].is(",") {
 					k++
 				}
 				if k == start {
@@ -510,7 +513,7 @@ func parseDefines(src string, toks []token, name string) (map[string]Value, erro
 				v := evalValue(src, toks[start:k])
 				v.Line = toks[j].line
 				add(toks[j].text, v)
-				if k >= len(toks) || toks[k].text == ";" {
+				if k >= len(toks) || toks[k].is(";") {
 					j = k
 					break
 				}
@@ -528,6 +531,9 @@ func splitArgs(toks []token, from int) (args [][]token, end int, ok bool) {
 	depth := 0
 	start := from
 	for i := from; i < len(toks); i++ {
+		if toks[i].kind != tPunct {
+			continue // a string "(" or "," is a value, not syntax
+		}
 		switch toks[i].text {
 		case "(", "[", "{":
 			depth++
@@ -576,7 +582,7 @@ func evalValue(src string, ts []token) Value {
 		return expr()
 	}
 	// Parenthesised whole value: ( ... )
-	if len(ts) >= 2 && ts[0].text == "(" && ts[len(ts)-1].text == ")" {
+	if len(ts) >= 2 && ts[0].is("(") && ts[len(ts)-1].is(")") {
 		if _, end, ok := splitArgs(ts, 1); ok && end == len(ts)-1 {
 			v := evalValue(src, ts[1:len(ts)-1])
 			if v.Kind != Expr {
@@ -596,7 +602,7 @@ func evalValue(src string, ts []token) Value {
 		}
 		return expr()
 	}
-	if ts[0].kind == tNumber || (len(ts) == 2 && (ts[0].text == "-" || ts[0].text == "+") && ts[1].kind == tNumber) {
+	if ts[0].kind == tNumber || (len(ts) == 2 && (ts[0].is("-") || ts[0].is("+")) && ts[1].kind == tNumber) {
 		num := ts[len(ts)-1]
 		if len(ts) > 2 || !num.literal {
 			return expr()
@@ -611,7 +617,7 @@ func evalValue(src string, ts []token) Value {
 	var b strings.Builder
 	for k, t := range ts {
 		if k%2 == 1 {
-			if t.text != "." {
+			if !t.is(".") {
 				return expr()
 			}
 			continue

@@ -217,30 +217,3 @@ func TestParseINILongLine(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
-
-func FuzzParseINI(f *testing.F) {
-	for _, s := range []string{
-		"[S]\nK=v\n", "<?php /* #?ini charset=\"utf-8\"?\n[S]\nA[]\nA[]=x\nA[k]=y\n*/ ?>\n",
-		"\xef\xbb\xbf[S]\r\nK=a##b\r\n", "[S\n", "K [x]=y", "A[5]=x\nA[]=y\nA[05]=z\n",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		ini, err := ParseINI(strings.NewReader(s), "fuzz.ini")
-		if err != nil {
-			if _, ok := err.(*SyntaxError); !ok {
-				t.Fatalf("non-syntax error %T: %v", err, err)
-			}
-			return
-		}
-		for _, sec := range ini.Sections() {
-			for _, k := range ini.Keys(sec) {
-				ini.Get(sec, k)
-				ini.Hash(sec, k)
-			}
-		}
-		other := &INI{}
-		other.Merge(ini)
-		other.Merge(ini)
-	})
-}

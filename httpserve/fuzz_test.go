@@ -2,6 +2,7 @@ package httpserve
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -9,12 +10,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/metadata"
+	"github.com/ezdfsd/ezdfsd/storage"
 )
 
 // Native fuzz targets for the handler's parsers and for the whole handler. scripts/test runs each
@@ -161,8 +166,9 @@ func FuzzPreconditions(f *testing.F) {
 // FuzzServeHTTP runs the whole handler, with the conformance fixture's fake mount point, S3 and
 // metadata store, on arbitrary methods, targets, Range and conditional headers: it never answers
 // 500, never panics (not even with http.ErrAbortHandler: the fakes do not fail mid-body), and
-// every body it sends has exactly the announced Content-Length, with single ranges exactly as
-// long as their Content-Range and multipart parts as long as theirs.
+// every body it sends has exactly the announced Content-Length, and the bytes are the file's: a
+// 200 is the whole representation (the row's size of the opened object), a single range and
+// every multipart part are exactly the bytes their Content-Range names.
 func FuzzServeHTTP(f *testing.F) {
 	root := f.TempDir()
 	var once sync.Once
@@ -200,7 +206,7 @@ func FuzzServeHTTP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, method, target, rng, inm, ims, ir string) {
 		once.Do(func() { copyFixtureFiles(t, root) })
 		fx := newFixtureIn(t, root)
-		h := fx.handler(t, testConfig())
+		h, opened := recordingHandler(t, fx)
 		switch {
 		case method == "" || strings.EqualFold(method, "get"):
 			method = http.MethodGet
@@ -248,22 +254,100 @@ func FuzzServeHTTP(f *testing.F) {
 		if n, err := strconv.Atoi(cl); err != nil || n != len(body) {
 			t.Fatalf("%s %q Range %q: Content-Length %q, body %d bytes", method, target, rng, cl, len(body))
 		}
+		if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusPartialContent {
+			return
+		}
+		// The bytes themselves: the representation is the row's size worth of the file the
+		// handler opened; a 200 is all of it, each 206 part exactly its Content-Range of it.
+		rep := opened.representation(t, fx, root)
+		if res.StatusCode == http.StatusOK && !bytes.Equal(body, rep) {
+			t.Fatalf("%s %q: 200 body (%d bytes) differs from the %d-byte representation of %s",
+				method, target, len(body), len(rep), opened.name)
+		}
 		if res.StatusCode == http.StatusPartialContent {
-			checkPartialBody(t, res.Header, body)
+			checkPartialBody(t, res.Header, body, rep)
 		}
 	})
 }
 
-// checkPartialBody checks that a 206 body matches its Content-Range (single part) or that every
-// part of a multipart/byteranges body does.
-func checkPartialBody(t *testing.T, hdr http.Header, body []byte) {
+// openLog records the last name opened through the backends it wraps.
+type openLog struct {
+	mu      sync.Mutex
+	name    string
+	backend string
+}
+
+// recordingBackend is a storage.Backend that notes each Open in an openLog.
+type recordingBackend struct {
+	storage.Backend
+	log   *openLog
+	label string
+}
+
+func (b recordingBackend) Open(ctx context.Context, name string) (storage.Object, error) {
+	b.log.mu.Lock()
+	b.log.name, b.log.backend = name, b.label
+	b.log.mu.Unlock()
+	return b.Backend.Open(ctx, name)
+}
+
+// recordingHandler is fx.handler with the fixture's backends wrapped in an openLog.
+func recordingHandler(t *testing.T, fx *fixture) (*Handler, *openLog) {
+	t.Helper()
+	log := &openLog{}
+	h, err := New(testConfig(), fx.routing(t), fx.store, map[string]storage.Backend{
+		dfs.MountPointBackend: recordingBackend{fx.mount, log, dfs.MountPointBackend},
+		dfs.S3Backend:         recordingBackend{fx.s3, log, dfs.S3Backend},
+	}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = func() time.Time { return fixedNow }
+	h.sleep = func(ctx context.Context, d time.Duration) error { return ctx.Err() }
+	return h, log
+}
+
+// representation returns the bytes the handler must serve for the file it opened: the first
+// row-size bytes of the object (the row's size is the representation's size).
+func (l *openLog) representation(t *testing.T, fx *fixture, root string) []byte {
+	t.Helper()
+	l.mu.Lock()
+	name, backend := l.name, l.backend
+	l.mu.Unlock()
+	if name == "" {
+		t.Fatal("200/206 without any backend Open")
+	}
+	size := int64(-1)
+	for k, row := range fx.store.rows {
+		if k.Name == name {
+			size = row.Size
+		}
+	}
+	var data []byte
+	if backend == dfs.S3Backend {
+		data = fx.s3.objects[name]
+	} else {
+		var err error
+		if data, err = os.ReadFile(filepath.Join(root, filepath.FromSlash(name))); err != nil {
+			t.Fatalf("served %s, which the fixture cannot read: %v", name, err)
+		}
+	}
+	if size < 0 || size > int64(len(data)) {
+		t.Fatalf("served %s: row size %d, object %d bytes", name, size, len(data))
+	}
+	return data[:size]
+}
+
+// checkPartialBody checks that a 206 body (single part) or every part of a multipart/byteranges
+// body holds exactly the bytes of rep its Content-Range names.
+func checkPartialBody(t *testing.T, hdr http.Header, body, rep []byte) {
 	t.Helper()
 	mt, params, err := mime.ParseMediaType(hdr.Get("Content-Type"))
 	if err != nil {
 		t.Fatalf("206 Content-Type %q: %v", hdr.Get("Content-Type"), err)
 	}
 	if mt != "multipart/byteranges" {
-		checkPart(t, hdr.Get("Content-Range"), len(body))
+		checkPart(t, hdr.Get("Content-Range"), body, rep)
 		return
 	}
 	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
@@ -280,7 +364,7 @@ func checkPartialBody(t *testing.T, hdr http.Header, body []byte) {
 		if err != nil {
 			t.Fatalf("multipart part: %v", err)
 		}
-		checkPart(t, p.Header.Get("Content-Range"), len(data))
+		checkPart(t, p.Header.Get("Content-Range"), data, rep)
 		parts++
 	}
 	if parts < 2 {
@@ -288,14 +372,22 @@ func checkPartialBody(t *testing.T, hdr http.Header, body []byte) {
 	}
 }
 
-func checkPart(t *testing.T, contentRange string, n int) {
+// checkPart checks that part is rep[first:last+1] for its Content-Range "bytes first-last/size",
+// and that size is rep's length.
+func checkPart(t *testing.T, contentRange string, part, rep []byte) {
 	t.Helper()
 	var first, last, size int64
 	if _, err := fmt.Sscanf(contentRange, "bytes %d-%d/%d", &first, &last, &size); err != nil {
 		t.Fatalf("Content-Range %q: %v", contentRange, err)
 	}
-	if first < 0 || last < first || last >= size || last-first+1 != int64(n) {
-		t.Fatalf("Content-Range %q with a %d-byte part", contentRange, n)
+	if first < 0 || last < first || last >= size || last-first+1 != int64(len(part)) {
+		t.Fatalf("Content-Range %q with a %d-byte part", contentRange, len(part))
+	}
+	if size != int64(len(rep)) {
+		t.Fatalf("Content-Range %q: the representation is %d bytes", contentRange, len(rep))
+	}
+	if !bytes.Equal(part, rep[first:last+1]) {
+		t.Fatalf("Content-Range %q: the part's bytes differ from the representation's", contentRange)
 	}
 }
 

@@ -6,14 +6,17 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/storage"
 	"github.com/ezdfsd/ezdfsd/storage/storagetest"
 )
@@ -31,12 +34,21 @@ func newMP(t *testing.T, root string, fallback bool) *MountPoint {
 		t.Fatalf("New(%q): %v", root, err)
 	}
 	if m.noOpenat2.Load() && !fallback {
-		t.Skip("kernel has no openat2")
+		// Not a plain Skip: on CI the openat2 mode is what production runs, so a runner
+		// kernel without it must fail the build instead of testing only the fallback.
+		testenv.Missing(t, "openat2 (Linux >= 5.6) for the openat2 mode; the fallback mode still runs")
 	}
 	if fallback {
 		m.noOpenat2.Store(true)
 	}
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() {
+		// The openat2 mode must really have used openat2 to the end: an ENOSYS met on the way
+		// silently switches to the fallback walk, and the test would have proved nothing new.
+		if !fallback && m.noOpenat2.Load() {
+			t.Errorf("the openat2 mode fell back to the component walk (openat2 returned ENOSYS)")
+		}
+		m.Close()
+	})
 	return m
 }
 
@@ -233,19 +245,94 @@ func TestDeviceRefused(t *testing.T) {
 	}
 }
 
+// unprivilegedRootEnv names the directory a re-executed TestPermissionDenied works in.
+const unprivilegedRootEnv = "EZDFSD_MOUNTPOINT_TEST_UNPRIVILEGED_ROOT"
+
+// nobody is the uid and gid the permission test drops to when it runs as root (CI does).
+const nobody = 65534
+
+// TestPermissionDenied: a file or directory the daemon may not read is ErrUnavailable (503, an
+// operator must fix it), never ErrNotExist (404, cached by Varnish). Root ignores file modes, and
+// CI runs as root, so as root the test re-executes its own binary as nobody (65534:65534).
 func TestPermissionDenied(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores file permissions")
+	root := os.Getenv(unprivilegedRootEnv)
+	if root == "" && os.Geteuid() == 0 {
+		runAsNobody(t)
+		return
 	}
-	root := t.TempDir()
-	writeFile(t, filepath.Join(root, "locked"), []byte("x"))
-	if err := os.Chmod(filepath.Join(root, "locked"), 0); err != nil {
+	if os.Geteuid() == 0 {
+		t.Fatalf("%s is set but the test still runs as root", unprivilegedRootEnv)
+	}
+	if root == "" {
+		root = t.TempDir()
+		writeFile(t, filepath.Join(root, "locked"), []byte("x"))
+		writeFile(t, filepath.Join(root, "shut", "inside"), []byte("x"))
+		lock(t, root)
+	}
+	modes(t, func(t *testing.T, fallback bool) {
+		m := newMP(t, root, fallback)
+		for _, name := range []string{"locked", "shut/inside"} {
+			_, err := m.Open(context.Background(), name)
+			if !errors.Is(err, storage.ErrUnavailable) || !errors.Is(err, unix.EACCES) {
+				t.Errorf("Open(%q) as uid %d: error %v, want storage.ErrUnavailable wrapping EACCES", name, os.Geteuid(), err)
+			}
+		}
+	})
+}
+
+// lock makes root/locked unreadable and root/shut untraversable.
+func lock(t *testing.T, root string) {
+	t.Helper()
+	for _, p := range []string{"locked", "shut"} {
+		if err := os.Chmod(filepath.Join(root, p), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { os.Chmod(filepath.Join(root, "shut"), 0o755) }) // let TempDir remove it
+}
+
+// runAsNobody runs TestPermissionDenied again in a copy of the test binary as uid/gid nobody,
+// on a tree nobody can reach but not read, and fails t if the child fails or does not run it.
+func runAsNobody(t *testing.T) {
+	t.Helper()
+	// t.TempDir and go test's own work directory are 0700: nobody could not reach them.
+	dir, err := os.MkdirTemp("", "ezdfsd-mountpoint-nobody-")
+	if err != nil {
 		t.Fatal(err)
 	}
-	m := newMP(t, root, false)
-	_, err := m.Open(context.Background(), "locked")
-	if !errors.Is(err, storage.ErrUnavailable) {
-		t.Fatalf("error %v, want storage.ErrUnavailable", err)
+	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "root", "shut"), 0o755); os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "root")
+	writeFile(t, filepath.Join(root, "locked"), []byte("x"))
+	writeFile(t, filepath.Join(root, "shut", "inside"), []byte("x"))
+	lock(t, root)
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "mountpoint.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestPermissionDenied$", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), unprivilegedRootEnv+"="+root)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("as uid %d:\n%s", nobody, out)
+	if err != nil {
+		t.Fatalf("TestPermissionDenied as uid %d: %v", nobody, err)
+	}
+	if !strings.Contains(string(out), "--- PASS: TestPermissionDenied/openat2") ||
+		!strings.Contains(string(out), "--- PASS: TestPermissionDenied/fallback") {
+		t.Fatalf("the re-executed test did not run both modes")
 	}
 }
 
