@@ -74,11 +74,14 @@ func classify(ctx context.Context, op string, err error) classification {
 	switch {
 	case errors.As(err, &noSuchBucket) || code == "NoSuchBucket" || op == opHeadBucket && status == 404:
 		return classification{kind: kindNoSuchBucket, sentinel: storage.ErrUnavailable, config: true}
-	case errors.As(err, &noSuchKey) || errors.As(err, &notFound) || code == "NoSuchKey" || code == "NotFound" || status == 404:
-		return classification{kind: kindNoSuchKey, sentinel: storage.ErrNotExist}
 	case code == "AccessDenied" || code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" ||
-		code == "InvalidToken" || code == "ExpiredToken" || code == "AllAccessDisabled" || status == 403 || status == 401:
+		code == "InvalidToken" || code == "ExpiredToken" || code == "AllAccessDisabled" ||
+		code == "XAdminUserNotFound" || status == 403 || status == 401:
+		// XAdminUserNotFound: versitygw's answer (a 404) to an unknown access key ID, where AWS
+		// sends 403 InvalidAccessKeyId. It is about the credentials, not about the object.
 		return classification{kind: kindAccessDenied, sentinel: storage.ErrUnavailable, config: true}
+	case errors.As(err, &noSuchKey) || errors.As(err, &notFound) || code == "NoSuchKey" || code == "NotFound" || status == 404 && code == "":
+		return classification{kind: kindNoSuchKey, sentinel: storage.ErrNotExist}
 	case code == "InvalidRange" || status == 416:
 		return classification{kind: kindInvalidRange, sentinel: storage.ErrUnavailable}
 	case code == "SlowDown" || code == "Throttling" || code == "ThrottlingException" || code == "RequestLimitExceeded" || status == 503 || status == 429:
