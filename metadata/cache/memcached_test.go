@@ -423,6 +423,11 @@ func newConfigServer(t *testing.T, legacy bool, nodes ...string) *configServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveConfig(t, ln, legacy, nodes...)
+}
+
+// serveConfig answers configuration requests on ln until the test ends.
+func serveConfig(t *testing.T, ln net.Listener, legacy bool, nodes ...string) *configServer {
 	s := &configServer{ln: ln, version: 1, nodes: nodes, legacy: legacy}
 	t.Cleanup(func() { ln.Close() })
 	go func() {

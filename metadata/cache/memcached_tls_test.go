@@ -144,18 +144,7 @@ func newTLSConfigServer(t *testing.T, pair tls.Certificate, nodes ...string) *co
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &configServer{ln: ln, version: 1, nodes: nodes}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
-	return s
+	return serveConfig(t, ln, false, nodes...)
 }
 
 func TestParseClusterConfigNames(t *testing.T) {
