@@ -303,6 +303,7 @@ func TestBadValues(t *testing.T) {
 		{"metadata = mysql", `config: db-name = "" (default): required for metadata=mysql (or give mysql-dsn)`},
 		{"mysql-dsn = user:hunter2@tcp(host", `config: mysql-dsn = <redacted> (file:F:1): invalid DSN`},
 		{"s3-access-key-id = AKIAHUNTER2", `config: s3-access-key-id = <redacted> (file:F:1): give both s3-access-key-id and s3-secret-access-key, or neither`},
+		{"s3-bucket = my-bucket/ezdfs", `config: s3-bucket = "my-bucket/ezdfs" (file:F:1): not an S3 bucket name (3 to 63 characters, no slash or space; the key prefix is the cluster name itself)`},
 		{"s3-endpoint = localhost:9000", `config: s3-endpoint = "localhost:9000" (file:F:1): want an http:// or https:// URL`},
 		{`powered-by = "a\r\nX-Evil: 1"`, `config: powered-by = "a\r\nX-Evil: 1" (file:F:1): header values cannot contain CR, LF or NUL`},
 		{"memcached = 127.0.0.1", `config: memcached = "127.0.0.1" (file:F:1): "127.0.0.1": want host:port`},

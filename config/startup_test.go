@@ -113,7 +113,7 @@ func TestCheckPathsAcceptsWhatItShould(t *testing.T) {
 	for _, args := range [][]string{
 		{"--mount-point=" + dir, "--metadata=sqlite", "--sqlite=" + filepath.Join(dir, "db.sqlite")},
 		{"--mount-point=" + dir, "--db-name=ezp"},
-		{"--mount-point=/does/not/exist", "--db-name=ezp", "--default-backend=eZDFSFileHandlerDFSAmazon", "--s3-bucket=b"},
+		{"--mount-point=/does/not/exist", "--db-name=ezp", "--default-backend=eZDFSFileHandlerDFSAmazon", "--s3-bucket=ezdfs"},
 	} {
 		c := mustLoad(t, args, nil)
 		if err := c.Validate(); err != nil {

@@ -83,6 +83,9 @@ func (c *Config) Validate() error {
 	if slices.Contains(used, dfs.S3Backend) && c.S3.Bucket == "" {
 		bad("s3-bucket", "required: %s serves some names", dfs.S3Backend)
 	}
+	if b := c.S3.Bucket; b != "" && (len(b) < 3 || len(b) > 63 || strings.ContainsAny(b, "/ ")) {
+		bad("s3-bucket", "not an S3 bucket name (3 to 63 characters, no slash or space; the key prefix is the cluster name itself)")
+	}
 	if (c.S3.AccessKeyID == "") != (c.S3.SecretAccessKey == "") {
 		bad("s3-access-key-id", "give both s3-access-key-id and s3-secret-access-key, or neither")
 	}
