@@ -124,14 +124,15 @@ type Config struct {
 	// ConfigFile is the ezdfsd config file read ("" = none).
 	ConfigFile string
 
-	// Metadata is the metadata store: "mysql" or "sqlite" ("auto" is resolved by Load: mysql
-	// if any database setting is given, else sqlite).
+	// Metadata is the metadata store: "mysql" or "sqlite". Load resolves "auto" to mysql if any
+	// database setting is given; otherwise it stays "auto" and Validate reports the missing
+	// database settings.
 	Metadata string
 	// DSN is a complete go-sql-driver/mysql DSN (secret); when set it replaces DB.
 	DSN string
 	// DB is the database when DSN is empty.
 	DB DB
-	// SQLitePath is the embedded SQLite file (default ./ezdfsd.sqlite).
+	// SQLitePath is the embedded SQLite file (metadata=sqlite only; default ./ezdfsd.sqlite).
 	SQLitePath string
 	// Table, CacheTable, CachePathNeedle and StoragePathNeedle route names to tables (see
 	// Tables).
@@ -274,6 +275,9 @@ func Load(args, environ []string) (*Config, error) {
 	}
 	if err := fs.Parse(args); err != nil {
 		// flag.ErrHelp (callers test for it), an unknown flag or a missing argument: no value quoted.
+		if uf, ok := asUnknownFlag(err); ok {
+			err = uf
+		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	if fs.NArg() > 0 {
@@ -292,7 +296,7 @@ func Load(args, environ []string) (*Config, error) {
 		}
 		s := byEnv[k]
 		if s == nil {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("ignoring unknown environment variable %s", k))
+			c.Warnings = append(c.Warnings, fmt.Sprintf("ignoring unknown environment variable %s%s", k, suggestEnv(k)))
 			continue
 		}
 		if s.list {
@@ -372,7 +376,7 @@ func Load(args, environ []string) (*Config, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("config: %w", redactError(c, err))
+		return nil, fmt.Errorf("config: %w", redactError(c, c.withWarnings(err)))
 	}
 	c.resolveAuto()
 	if err := c.resolveMemcachedFrom(); err != nil {
@@ -412,6 +416,9 @@ func highest(levels map[SourceKind]map[string][]assignment, name string) (assign
 // dbSettings are the settings whose presence makes metadata=auto choose mysql.
 var dbSettings = []string{"mysql-dsn", "db-host", "db-port", "db-socket", "db-user", "db-password", "db-name"}
 
+// resolveAuto turns metadata=auto into mysql when any database setting is given. Without one it
+// stays "auto", which Validate refuses: SQLite is only used when chosen, never as a silent
+// fallback that would serve an empty database.
 func (c *Config) resolveAuto() {
 	if c.Metadata != "auto" {
 		return
@@ -423,8 +430,16 @@ func (c *Config) resolveAuto() {
 			return
 		}
 	}
-	c.Metadata = "sqlite"
 	c.sources["metadata"] = Source{Kind: c.sources["metadata"].Kind, Where: withNote(c.sources["metadata"], "auto: no database setting")}
+}
+
+// withWarnings appends the warnings met while reading the settings (INI lines eZ ignores,
+// unknown EZDFSD_* variables) to a configuration error: an ignored line is often its cause.
+func (c *Config) withWarnings(err error) error {
+	if len(c.Warnings) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\nwhile reading the settings (one of these may be the cause):\n  %s", err, strings.Join(c.Warnings, "\n  "))
 }
 
 func withNote(s Source, note string) string {

@@ -50,7 +50,7 @@ func writeFile(t *testing.T, text string) string {
 
 func TestDefaults(t *testing.T) {
 	c := mustLoad(t, nil, nil)
-	if c.Listen != "127.0.0.1:8081" || c.MetricsListen != "127.0.0.1:9181" || c.Metadata != "sqlite" ||
+	if c.Listen != "127.0.0.1:8081" || c.MetricsListen != "127.0.0.1:9181" || c.Metadata != "auto" ||
 		c.SQLitePath != "./ezdfsd.sqlite" || c.DB.Port != 3306 || c.DB.Charset != "utf8mb4" || c.DB.MaxOpen != 32 ||
 		c.DB.Timeout != 2*time.Second || c.PoweredBy != "eZ Publish" || !c.HTTPCache || !c.HTTPRange ||
 		!c.Expires || c.ExpiryTimeout != 86400*time.Second || c.CacheControl || c.MissingRetries != 2 ||
@@ -78,9 +78,14 @@ func TestDefaults(t *testing.T) {
 	if got := c.Source("listen").String(); got != "default" {
 		t.Errorf("Source(listen) = %q", got)
 	}
-	// Without a mount point the default backend cannot serve.
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `mount-point = "" (default): required`) {
-		t.Errorf("Validate = %v", err)
+	// Without a database setting nothing is served: SQLite is not a silent fallback. Without a
+	// mount point the default backend cannot serve.
+	err := c.Validate()
+	for _, want := range []string{`metadata = "auto" (default (auto: no database setting)): no database settings`,
+		`mount-point = "" (default): no mount point: pass --mount-point DIR`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v\nwant it to contain %s", err, want)
+		}
 	}
 }
 
@@ -298,6 +303,7 @@ func TestBadValues(t *testing.T) {
 		{"metadata = mysql", `config: db-name = "" (default): required for metadata=mysql (or give mysql-dsn)`},
 		{"mysql-dsn = user:hunter2@tcp(host", `config: mysql-dsn = <redacted> (file:F:1): invalid DSN`},
 		{"s3-access-key-id = AKIAHUNTER2", `config: s3-access-key-id = <redacted> (file:F:1): give both s3-access-key-id and s3-secret-access-key, or neither`},
+		{"s3-bucket = my-bucket/ezdfs", `config: s3-bucket = "my-bucket/ezdfs" (file:F:1): not an S3 bucket name (3 to 63 characters, no slash or space; the key prefix is the cluster name itself)`},
 		{"s3-endpoint = localhost:9000", `config: s3-endpoint = "localhost:9000" (file:F:1): want an http:// or https:// URL`},
 		{`powered-by = "a\r\nX-Evil: 1"`, `config: powered-by = "a\r\nX-Evil: 1" (file:F:1): header values cannot contain CR, LF or NUL`},
 		{"memcached = 127.0.0.1", `config: memcached = "127.0.0.1" (file:F:1): "127.0.0.1": want host:port`},
@@ -308,7 +314,11 @@ func TestBadValues(t *testing.T) {
 		t.Run(tt.input, func(t *testing.T) {
 			path := writeFile(t, tt.input+"\n")
 			want := strings.ReplaceAll(tt.errMsg, "F:", path+":")
-			c, err := Load(append([]string{"--config=" + path}, base...), nil)
+			args := append([]string{"--config=" + path}, base...)
+			if !strings.Contains(tt.input, "metadata") && !strings.Contains(tt.input, "mysql-dsn") {
+				args = append(args, "--metadata=sqlite") // else the missing database is a second error
+			}
+			c, err := Load(args, nil)
 			if err == nil {
 				err = c.Validate()
 			}
@@ -330,7 +340,10 @@ func TestFlagErrors(t *testing.T) {
 		args   []string
 		errMsg string
 	}{
-		{[]string{"--nope"}, "config: flag provided but not defined: -nope"},
+		{[]string{"--nope"}, "config: flag provided but not defined: --nope"},
+		{[]string{"--mount-piont=/x"}, "config: flag provided but not defined: --mount-piont (did you mean --mount-point?)"},
+		{[]string{"-DB_HOST=x"}, "config: flag provided but not defined: --DB_HOST (did you mean --db-host?)"},
+		{[]string{"--ezroot", "/x"}, "config: flag provided but not defined: --ezroot (did you mean --ez-root?)"},
 		{[]string{"--listen"}, "config: flag needs an argument: -listen"},
 		{[]string{"serve"}, `config: unexpected argument "serve" (settings are --name=value)`},
 		{[]string{"--db-port=x", "--db-password=hunter2", "--cache-ttl=y"}, "config: db-port = \"x\" (flag:--db-port): not an integer\ncache-ttl = \"y\" (flag:--cache-ttl): not a duration (want seconds or a Go duration such as 10s, 5m)"},
@@ -383,7 +396,7 @@ func TestRedaction(t *testing.T) {
 
 // TestDumpRoundTrip reads a dump back as a config file and gets the same configuration.
 func TestDumpRoundTrip(t *testing.T) {
-	args := append([]string{"--listen=:8080", "--powered-by= padded ", "--serve-pattern=^x/.+", "--serve-pattern=^y/ #not a comment",
+	args := append([]string{"--metadata=sqlite", "--listen=:8080", "--powered-by= padded ", "--serve-pattern=^x/.+", "--serve-pattern=^y/ #not a comment",
 		"--path-backend=var/a=" + dfs.S3Backend, "--s3-bucket=b", "--expiry-timeout=off", "--memcached=a:1,b:2", "--log-format=json"}, base...)
 	c1 := mustLoad(t, args, nil)
 	var d1 bytes.Buffer
@@ -401,7 +414,7 @@ func TestUsageListsEverySetting(t *testing.T) {
 	var buf bytes.Buffer
 	Usage(&buf, "serve")
 	out := buf.String()
-	if !strings.HasPrefix(out, "Usage: ezdfsd serve ") {
+	if !strings.HasPrefix(out, "Settings (ezdfsd serve ") {
 		t.Errorf("header: %q", out[:40])
 	}
 	infos := Settings()

@@ -46,10 +46,11 @@ func quoteIfNeeded(v string) string {
 	return v
 }
 
-// Usage writes the help of `ezdfsd <subcommand>`: every setting with its flag, environment
-// variable, default and description, grouped as in the config file.
+// Usage writes the settings part of the help of `ezdfsd <subcommand>`: every setting with its
+// flag, environment variable, default and description, grouped as in the config file. The
+// command's own description and flags come before it.
 func Usage(w io.Writer, subcommand string) {
-	fmt.Fprintf(w, "Usage: ezdfsd %s [--name=value ...]\n\n", subcommand)
+	fmt.Fprintf(w, "Settings (ezdfsd %s [--name=value ...]; the same for serve, demo, import and config):\n", subcommand)
 	fmt.Fprintln(w, "Every setting can be given as a flag, as an environment variable, as \"name = value\" in the")
 	fmt.Fprintln(w, "--config file, or read from the eZ install (--ez-root); that is also the precedence order.")
 	fmt.Fprintln(w, "Repeatable settings take one value per flag / file line, or newline-separated in the environment.")

@@ -52,7 +52,7 @@ func parseFile(text, path string) ([]namedAssignment, error) {
 		case key == "":
 			return nil, at("missing key before \"=\"")
 		case s == nil:
-			return nil, at("unknown setting %q%s", key, suggest(key))
+			return nil, at("unknown setting %q%s", key, suggestKey(key))
 		case key == "config":
 			return nil, at("\"config\" cannot be set in the config file itself")
 		}
@@ -70,16 +70,4 @@ func parseFile(text, path string) ([]namedAssignment, error) {
 		out = append(out, namedAssignment{key, assignment{value, Source{FromFile, fmt.Sprintf("%s:%d", path, lineNo)}}})
 	}
 	return out, nil
-}
-
-// suggest proposes the setting a mistyped key probably meant.
-func suggest(key string) string {
-	norm := strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(strings.TrimLeft(key, "-")))
-	norm = strings.TrimPrefix(norm, "ezdfsd-")
-	for _, s := range table {
-		if s.name == norm {
-			return fmt.Sprintf(" (did you mean %q?)", s.name)
-		}
-	}
-	return ""
 }

@@ -151,7 +151,7 @@ var table = withEnv([]setting{
 	str("config", "", "server", "ezdfsd config file (key = value lines; flag names as keys)", func(c *Config) *string { return &c.ConfigFile }),
 
 	// Metadata.
-	enum("metadata", "auto", "metadata", "metadata store; auto = mysql if any database setting is given, else sqlite", []string{"auto", "mysql", "sqlite"}, func(c *Config) *string { return &c.Metadata }),
+	enum("metadata", "auto", "metadata", "metadata store; auto = mysql if any database setting is given (db-*, mysql-dsn or the eZ install's), else an error: sqlite only when chosen", []string{"auto", "mysql", "sqlite"}, func(c *Config) *string { return &c.Metadata }),
 	secret(str("mysql-dsn", "", "metadata", "complete go-sql-driver/mysql DSN (replaces the db-* settings)", func(c *Config) *string { return &c.DSN })),
 	str("db-host", "", "metadata", `database host ("" = 127.0.0.1); CLUSTER_STORAGE_HOST / DBHost`, func(c *Config) *string { return &c.DB.Host }),
 	integer("db-port", 3306, 1, 65535, "metadata", "database port; CLUSTER_STORAGE_PORT / DBPort", func(c *Config) *int { return &c.DB.Port }),

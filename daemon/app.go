@@ -53,11 +53,13 @@ type App struct {
 // New builds every component the configuration asks for. Nothing is contacted that the
 // configuration does not name; unreachable dependencies do not fail construction (the daemon
 // starts, answers 503 and reports not-ready until they come back).
-func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, version string) (a *App, err error) {
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, version string) (_ *App, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a = &App{cfg: cfg, logger: logger, reg: ops.NewRegistry(version)}
+	// a is not the named result: "return nil, err" must not make the deferred Close see nil
+	// (that panicked and hid err), and what was opened before the failure must be closed.
+	a := &App{cfg: cfg, logger: logger, reg: ops.NewRegistry(version)}
 	defer func() {
 		if err != nil {
 			a.Close(context.Background())
@@ -259,8 +261,11 @@ func (a *App) registerer() prometheus.Registerer {
 
 func (a *App) onClose(f func(context.Context) error) { a.closers = append(a.closers, f) }
 
-// Close releases every component in reverse order of construction.
+// Close releases every component in reverse order of construction. A nil App has nothing to close.
 func (a *App) Close(ctx context.Context) {
+	if a == nil {
+		return
+	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](ctx); err != nil {
 			a.logger.Warn("closing", "err", err)

@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -384,5 +386,219 @@ func TestTakeDir(t *testing.T) {
 	}
 	if code, _, errOut := runCmd(t, nil, "demo", "--dir"); code != 2 || !strings.Contains(errOut, "--dir needs a value") {
 		t.Errorf("demo --dir: exit %d, stderr %q; want 2 naming the missing value", code, errOut)
+	}
+}
+
+// runNoPanic runs one ezdfsd command line and turns a panic into a test failure with its value,
+// so that a start-up path that panics is reported as such rather than killing the test binary.
+// A command that starts serving instead of failing is stopped after a while (and exits 0).
+func runNoPanic(t *testing.T, environ []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	defer func() {
+		if p := recover(); p != nil {
+			t.Fatalf("ezdfsd %s panicked: %v", strings.Join(args, " "), p)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out, errb testkit.SyncBuffer
+	code = run(ctx, args, environ, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestStartupFailures drives every failing start-up path of `ezdfsd serve` through the CLI: each
+// exits 2 without a panic, names the setting, where its value came from and what to do, and
+// nothing is created in the working directory (no silent ./ezdfsd.sqlite).
+func TestStartupFailures(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	file := filepath.Join(dir, "a-file")
+	writeFile(t, file, []byte("x"), 0)
+	missing := filepath.Join(dir, "not-mounted")
+	sqlite := []string{"--metadata", "sqlite", "--sqlite", filepath.Join(dir, "db", "ezdfs.sqlite")}
+	if err := os.Mkdir(filepath.Join(dir, "db"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// An eZ root whose only mount point setting is a line eZ ignores (blank before "=").
+	badINI := filepath.Join(dir, "ezpublish_legacy")
+	writeFile(t, filepath.Join(badINI, "config.php"), []byte("<?php\ndefine( 'CLUSTER_STORAGE_HOST', 'db.internal' );\ndefine( 'CLUSTER_STORAGE_DB', 'ezp' );\n"), 0)
+	writeFile(t, filepath.Join(badINI, "settings", "override", "file.ini.append.php"),
+		[]byte("<?php /* #?ini charset=\"utf-8\"?\n\n[eZDFSClusteringSettings]\nMountPointPath = /mnt/nfs\n*/ ?>\n"), 0)
+
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+		want []string // substrings of stderr
+	}{
+		{"missing mount point", append([]string{"--mount-point", missing}, sqlite...),
+			nil, []string{`mount-point = "` + missing + `" (flag:--mount-point): no such directory`, "is the NFS share mounted", "fix --mount-point"}},
+		{"mount point is a file", sqlite, []string{"EZDFSD_MOUNT_POINT=" + file},
+			[]string{`mount-point = "` + file + `" (env:EZDFSD_MOUNT_POINT): not a directory`, "fix EZDFSD_MOUNT_POINT"}},
+		{"SQLite in a missing directory", []string{"--mount-point", dir, "--metadata=sqlite", "--sqlite", filepath.Join(missing, "x.sqlite")},
+			nil, []string{`sqlite = "` + filepath.Join(missing, "x.sqlite") + `" (flag:--sqlite): directory ` + missing + " does not exist", "mkdir -p " + missing}},
+		{"no database settings", []string{"--mount-point", dir},
+			nil, []string{`metadata = "auto" (default (auto: no database setting)): no database settings`, "one of three ways",
+				"--ez-root DIR", "CLUSTER_STORAGE_HOST", "--db-host", "--config FILE", "--metadata sqlite"}},
+		{"malformed INI line", []string{"--ez-root", badINI},
+			nil, []string{`mount-point = "" (default): no mount point: CLUSTER_MOUNT_POINT_PATH is not defined in ` + filepath.Join(badINI, "config.php"),
+				"[eZDFSClusteringSettings] MountPointPath is not set in settings/override/file.ini.append.php", "is " + badINI + " the eZ legacy root?",
+				"settings/override/file.ini.append.php:4: space before \"=\"", "eZ ignores this line"}},
+		{"unknown flag", []string{"--mount-piont", dir},
+			nil, []string{"--mount-piont", "did you mean --mount-point?"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", ""}, c.args...)
+			code, _, errOut := runNoPanic(t, c.env, args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr:\n%s", code, errOut)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ezdfsd.sqlite")); err == nil {
+		t.Errorf("a start-up failure left ./ezdfsd.sqlite in the working directory")
+	}
+}
+
+// TestImportUnknownFlagSuggestsOwnFlag: import's own flags take part in the suggestion.
+func TestImportUnknownFlagSuggestsOwnFlag(t *testing.T) {
+	code, _, errOut := runNoPanic(t, nil, "import", "--create-shema")
+	if code != 2 || !strings.Contains(errOut, "did you mean --create-schema?") {
+		t.Errorf("exit %d, stderr %q; want 2 suggesting --create-schema", code, errOut)
+	}
+	code, _, errOut = runNoPanic(t, nil, "serv")
+	if code != 2 || !strings.Contains(errOut, `unknown command "serv" (did you mean "serve"?)`) {
+		t.Errorf("exit %d, stderr %q; want 2 suggesting serve", code, errOut)
+	}
+}
+
+// TestListenInUseExitsTwo: a listen address already taken is a start-up failure naming the
+// setting (exit 2), not a run-time error.
+func TestListenInUseExitsTwo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	code, _, errOut := runNoPanic(t, nil, "serve", "--listen", ln.Addr().String(), "--metrics-listen", "",
+		"--metadata=sqlite", "--sqlite", filepath.Join(dir, "db.sqlite"), "--mount-point", dir)
+	if code != 2 || !strings.Contains(errOut, `listen = \"`+ln.Addr().String()+`\" (flag:--listen): bind: address already in use; fix --listen`) {
+		t.Errorf("exit %d; want 2 naming --listen; stderr:\n%s", code, errOut)
+	}
+}
+
+// TestConfigCommandShowsBrokenConfig: `ezdfsd config` prints what it found even when it cannot
+// start, then the problems (exit 2), so the sources can be inspected.
+func TestConfigCommandShowsBrokenConfig(t *testing.T) {
+	code, out, errOut := runNoPanic(t, nil, "config", "--mount-point", "/srv/nfs")
+	if code != 2 || !strings.Contains(out, "# flag:--mount-point\nmount-point = /srv/nfs\n") ||
+		!strings.Contains(out, "# default (auto: no database setting)\nmetadata = auto\n") || !strings.Contains(errOut, "no database settings") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+// TestCommandHelp: each subcommand's --help starts with what the command does, then its own
+// flags, then the shared settings.
+func TestCommandHelp(t *testing.T) {
+	for _, c := range []struct {
+		cmd  string
+		own  []string
+		desc string
+	}{
+		{"serve", nil, "Serve eZ Publish cluster files"},
+		{"import", []string{"dir DIR", "create-schema"}, "clusterize.php"},
+		{"demo", []string{"dir DIR"}, "Generate sample eZ files"},
+		{"config", nil, "Print the effective configuration"},
+	} {
+		t.Run(c.cmd, func(t *testing.T) {
+			code, out, errOut := runNoPanic(t, nil, c.cmd, "--help")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			first, _, _ := strings.Cut(out, "\n")
+			if !strings.HasPrefix(first, "ezdfsd "+c.cmd+": ") || !strings.Contains(out[:strings.Index(out, "Usage:")], c.desc) {
+				t.Errorf("help does not start with a description: %q", first)
+			}
+			settings := strings.Index(out, "\nSettings (")
+			if settings < 0 || !strings.Contains(out[settings:], "\n  --mount-point ") {
+				t.Fatalf("no settings section:\n%s", out)
+			}
+			for _, f := range c.own {
+				if i := strings.Index(out, "\n  --"+f+"\n"); i < 0 || i > settings {
+					t.Errorf("own flag --%s not listed before the settings", f)
+				}
+			}
+		})
+	}
+}
+
+// TestVersionFromBuildInfo: without -X main.version, `ezdfsd version` reports what the go
+// command embedded: the module version or, for a plain go build in a checkout, the revision and
+// whether the tree was dirty. It used to print "dev" for every build.
+func TestVersionFromBuildInfo(t *testing.T) {
+	const rev = "17f9886c0ffee0ddba11ca7d2bfa3c4e5d6e7f80"
+	for _, c := range []struct {
+		name     string
+		main     string
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{"go build in a dirty checkout", "(devel)", []debug.BuildSetting{{Key: "vcs.revision", Value: rev},
+			{Key: "vcs.time", Value: "2026-12-02T15:00:00Z"}, {Key: "vcs.modified", Value: "true"}},
+			"ezdfsd devel-17f9886c0ffe+dirty (revision " + rev + "+dirty, committed 2026-12-02T15:00:00Z, go1.26.8)\n"},
+		{"go install module@version", "v1.4.0", nil, "ezdfsd v1.4.0 (go1.26.8)\n"},
+		{"pseudo-version", "v0.0.0-20261202150000-17f9886c0ffe+dirty", []debug.BuildSetting{{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: "true"}},
+			"ezdfsd v0.0.0-20261202150000-17f9886c0ffe+dirty (revision " + rev + "+dirty, go1.26.8)\n"},
+		{"no VCS information", "(devel)", nil, "ezdfsd dev (go1.26.8)\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			old := readBuildInfo
+			t.Cleanup(func() { readBuildInfo = old })
+			readBuildInfo = func() (*debug.BuildInfo, bool) {
+				return &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/ezdfsd/ezdfsd", Version: c.main}, Settings: c.settings}, true
+			}
+			if code, out, _ := runNoPanic(t, nil, "version"); code != 0 || out != c.want {
+				t.Errorf("exit %d, %q; want %q", code, out, c.want)
+			}
+		})
+	}
+}
+
+// TestVersionOfBuiltBinary builds ezdfsd as a user would in a git checkout (go build, with VCS
+// stamping on) and checks `ezdfsd version` names the checkout's revision, not "dev".
+func TestVersionOfBuiltBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout: %v", err)
+	}
+	if st, err := os.Stat(filepath.Join(strings.TrimSpace(string(top)), ".git")); err != nil || !st.IsDir() {
+		t.Skip("go stamps VCS information only where .git is a directory (not in a git worktree)")
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "ezdfsd")
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", out)
+	if strings.TrimSpace(string(out)) == "ezdfsd dev" || !strings.Contains(string(out), "revision "+strings.TrimSpace(string(head))) {
+		t.Errorf("ezdfsd version = %q; want the revision %s", out, head)
 	}
 }

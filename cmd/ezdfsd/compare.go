@@ -20,20 +20,7 @@ var stdin io.Reader = os.Stdin
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: ezdfsd compare --reference URL --candidate URL [--urls FILE|-] [--from-access-log FILE]
-
-Sends the same requests (GET, HEAD, If-None-Match and If-Modified-Since with the reference's
-validators, Range bytes=0-99 and bytes=0-0, HEAD with Range) to index_cluster.php (reference)
-and ezdfsd (candidate), and compares status, ETag, Last-Modified, Content-Type, Content-Length,
-Content-Range and the body's SHA-256. Differences listed in the README's "Differences from
-index_cluster.php" table are reported as documented.
-Exit status: 0 no undocumented difference, 1 undocumented differences (or the run failed),
-2 usage error.
-
-`)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // the flag package names the bad flag; --help is answered below
 	ref := fs.String("reference", "", "base URL of the legacy gateway (index_cluster.php), e.g. http://legacy.example")
 	cand := fs.String("candidate", "", "base URL of ezdfsd, e.g. http://127.0.0.1:8081")
 	urls := fs.String("urls", "", "file with one URL or path per line (- for standard input)")
@@ -44,8 +31,13 @@ Exit status: 0 no undocumented difference, 1 undocumented differences (or the ru
 	asJSON := fs.Bool("json", false, "one JSON object per URL on standard output (summary on standard error)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
+			commandHelp(stdout, "compare")
+			fmt.Fprintln(stdout, "\nFlags of compare:")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
 			return 0
 		}
+		fmt.Fprintln(stderr, "(see: ezdfsd compare --help)")
 		return 2
 	}
 	usageErr := func(format string, a ...any) int {
