@@ -68,7 +68,8 @@ func TestConformanceMySQL(t *testing.T) {
 	})
 }
 
-// stores runs f against a SQLite store and, when the test server is there, a MariaDB store.
+// stores runs f against a SQLite store and, when the test servers are there, a MariaDB store
+// and a PostgreSQL store.
 func stores(t *testing.T, cfg sqlstore.Config, f func(t *testing.T, s *sqlstore.Store, reg *prometheus.Registry)) {
 	t.Run("sqlite", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
@@ -77,6 +78,10 @@ func stores(t *testing.T, cfg sqlstore.Config, f func(t *testing.T, s *sqlstore.
 	t.Run("mysql", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		f(t, openMySQL(t, cfg, reg), reg)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		f(t, openPostgres(t, cfg, reg), reg)
 	})
 }
 
