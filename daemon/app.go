@@ -173,7 +173,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*s
 	return a.openStore(ctx)
 }
 
-// openStore opens the SQL metadata store (MySQL/MariaDB, or the embedded SQLite file).
+// openStore opens the SQL metadata store (MySQL/MariaDB, PostgreSQL, or the embedded SQLite file).
 func (a *App) openStore(ctx context.Context) (*sqlstore.Store, error) {
 	cfg := a.cfg
 	sc := sqlstore.Config{
@@ -183,7 +183,9 @@ func (a *App) openStore(ctx context.Context) (*sqlstore.Store, error) {
 		Logger:       a.logger,
 	}
 	var err error
-	if dsn, ok := cfg.MySQLDSN(); ok {
+	if pgURL, ok := cfg.PostgresConnString(); ok {
+		a.store, err = sqlstore.OpenPostgres(ctx, pgURL, sc, a.registerer())
+	} else if dsn, ok := cfg.MySQLDSN(); ok {
 		if sc.MySQL, err = mysqlSecurity(ctx, cfg, dsn); err != nil {
 			return nil, fmt.Errorf("metadata store: %w", err)
 		}
