@@ -2,6 +2,9 @@ package integration
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,8 +16,10 @@ import (
 	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
+	"github.com/ezdfsd/ezdfsd/ops"
 )
 
 // postgresFileINI makes an eZ root a site of ezpostgresqlcluster: its DFS backend keeps the
@@ -125,4 +130,56 @@ func TestImportPostgres(t *testing.T) {
 	if names, err := store.LiveNames(ctx, "ezdfsfile", 10); err != nil || len(names) != 1 || names[0] != imgName {
 		t.Errorf("ezdfsfile live rows = %q (%v), want only %s: the re-import must update the row, not add one", names, err, imgName)
 	}
+}
+
+// TestReadinessPostgres: the daemon on a PostgreSQL database without the cluster tables is not
+// ready and names both tables and the database; with eZ's tables it is ready and serves; a
+// serving column dropped makes it not ready again, naming the column.
+func TestReadinessPostgres(t *testing.T) {
+	u := testenv.PostgresDatabase(t)
+	dbName := splitPostgresURL(t, u).Name
+	d := testkit.StartDaemon(t, []string{"--metadata=postgres", "--postgres-url=" + u, "--mount-point=" + t.TempDir(),
+		"--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0"}, nil)
+	readyz := func() (int, ops.Status) {
+		t.Helper()
+		d.App.Readiness().Probe(context.Background())
+		resp, err := http.Get(d.MetricsURL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st ops.Status
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatalf("/readyz body: %v", err)
+		}
+		return resp.StatusCode, st
+	}
+	notReady := func(reason string) {
+		t.Helper()
+		code, st := readyz()
+		if c := st.Checks["metadata_postgres"]; code != http.StatusServiceUnavailable || c.OK || c.Error != reason {
+			t.Errorf("/readyz = %d %+v\nwant 503 with metadata_postgres failing: %s", code, st, reason)
+		}
+	}
+	notReady("table ezdfsfile does not exist in database " + dbName + "; table ezdfsfile_cache does not exist in database " + dbName)
+
+	store := postgresStore(t, u)
+	if code, st := readyz(); code != http.StatusOK || st.State != ops.StateReady {
+		t.Errorf("/readyz with eZ's tables = %d %+v, want 200 ready", code, st)
+	}
+	name := site + "storage/images/ready.jpg"
+	put(t, store, d.Cfg.MountPoint, metadata.File{Name: name, Datatype: "image/jpeg", Scope: "image", Size: 5, MTime: mtime}, []byte("ready"))
+	if r := do(t, newClient(t, 1), d.URL, http.MethodGet, "/"+name); r.Code != http.StatusOK || string(r.Body) != "ready" {
+		t.Errorf("GET %s = %d %q", name, r.Code, r.Body)
+	}
+
+	admin, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("ALTER TABLE ezdfsfile_cache DROP COLUMN datatype"); err != nil {
+		t.Fatal(err)
+	}
+	notReady("table ezdfsfile_cache in database " + dbName + " lacks the column(s) datatype that ezdfsd reads")
 }
