@@ -291,7 +291,7 @@ func TestNameTrunkStored(t *testing.T) {
 			t.Fatal(err)
 		}
 		var trunk, hash string
-		err := s.DB().QueryRow("SELECT name_trunk, name_hash FROM ezdfsfile_cache WHERE name = ?", name).Scan(&trunk, &hash)
+		err := s.DB().QueryRow(s.Bind("SELECT name_trunk, name_hash FROM ezdfsfile_cache WHERE name = ?"), name).Scan(&trunk, &hash)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +330,7 @@ func TestLookupByNameHashAlone(t *testing.T) {
 				if stored == tc.asked {
 					t.Fatal("test rows must differ from the requested name")
 				}
-				_, err := s.DB().Exec("INSERT INTO ezdfsfile (name, name_trunk, name_hash, datatype, scope, size, mtime, expired) VALUES (?, ?, ?, 'image/png', 'image', 3, 4, 0)",
+				_, err := s.DB().Exec(s.Bind("INSERT INTO ezdfsfile (name, name_trunk, name_hash, datatype, scope, size, mtime, expired) VALUES (?, ?, ?, 'image/png', 'image', 3, 4, 0)"),
 					stored, stored, metadata.NameHash(tc.asked))
 				if err != nil {
 					t.Fatal(err)
