@@ -885,4 +885,15 @@ func BenchmarkLookup(b *testing.B) {
 		}
 		run(b, s)
 	})
+	b.Run("postgres", func(b *testing.B) {
+		s, err := sqlstore.OpenPostgres(context.Background(), testenv.PostgresDatabase(b), sqlstore.Config{Tables: bothTables}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.CreateSchema(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		run(b, s)
+	})
 }
