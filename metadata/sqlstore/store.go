@@ -3,7 +3,8 @@
 // PostgreSQL (jackc/pgx v5 through database/sql) or an embedded SQLite file.
 //
 // A Lookup is one point query by name_hash, computed in Go, in exactly one round trip (MySQL
-// connections interpolate parameters client-side, so no prepare/close packets are sent). Rows
+// connections interpolate parameters client-side, so no prepare/close packets are sent;
+// PostgreSQL connections prepare the query once and reuse it). Rows
 // are returned as they are: a deleted row (negative mtime) is a row, not metadata.ErrNotFound.
 // Failures of the database wrap metadata.ErrUnavailable; a cancelled caller context comes back
 // as the context's error.
