@@ -62,11 +62,12 @@ func (s Source) String() string {
 	return prefix + ":" + s.Where
 }
 
-// DB is the MySQL/MariaDB connection when the DSN is built from parts (db-* settings).
+// DB is the MySQL/MariaDB or PostgreSQL connection when the DSN or URL is built from parts
+// (db-* settings).
 type DB struct {
 	// Host is the server host name or IP ("" = 127.0.0.1). Ignored when Socket is set.
 	Host string
-	// Port is the TCP port (default 3306).
+	// Port is the TCP port (default 3306; 5432 with metadata=postgres).
 	Port int
 	// Socket is a Unix socket path; when set it is used instead of Host:Port.
 	Socket string
@@ -124,12 +125,15 @@ type Config struct {
 	// ConfigFile is the ezdfsd config file read ("" = none).
 	ConfigFile string
 
-	// Metadata is the metadata store: "mysql" or "sqlite". Load resolves "auto" to mysql if any
-	// database setting is given; otherwise it stays "auto" and Validate reports the missing
-	// database settings.
+	// Metadata is the metadata store: "mysql", "postgres" or "sqlite". Load resolves "auto" to
+	// postgres if postgres-url is given, to mysql if any other database setting is; otherwise it
+	// stays "auto" and Validate reports the missing database settings.
 	Metadata string
 	// DSN is a complete go-sql-driver/mysql DSN (secret); when set it replaces DB.
 	DSN string
+	// PostgresURL is a complete PostgreSQL connection URL (secret); when set it replaces DB for
+	// metadata=postgres.
+	PostgresURL string
 	// DB is the database when DSN is empty.
 	DB DB
 	// SQLitePath is the embedded SQLite file (metadata=sqlite only; default ./ezdfsd.sqlite).
@@ -420,7 +424,13 @@ var dbSettings = []string{"mysql-dsn", "db-host", "db-port", "db-socket", "db-us
 // stays "auto", which Validate refuses: SQLite is only used when chosen, never as a silent
 // fallback that would serve an empty database.
 func (c *Config) resolveAuto() {
+	defer c.resolvePostgresPort()
 	if c.Metadata != "auto" {
+		return
+	}
+	if c.sources["postgres-url"].Kind != FromDefault {
+		c.Metadata = "postgres"
+		c.sources["metadata"] = Source{Kind: c.sources["metadata"].Kind, Where: withNote(c.sources["metadata"], "auto: postgres-url is set")}
 		return
 	}
 	for _, n := range dbSettings {
@@ -440,6 +450,18 @@ func (c *Config) withWarnings(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w\nwhile reading the settings (one of these may be the cause):\n  %s", err, strings.Join(c.Warnings, "\n  "))
+}
+
+// DefaultPostgresPort is db-port's default with metadata=postgres.
+const DefaultPostgresPort = 5432
+
+// resolvePostgresPort makes db-port default to PostgreSQL's port when the store is PostgreSQL
+// and no level set db-port.
+func (c *Config) resolvePostgresPort() {
+	if c.Metadata == "postgres" && c.sources["db-port"].Kind == FromDefault {
+		c.DB.Port = DefaultPostgresPort
+		c.sources["db-port"] = Source{Kind: FromDefault, Where: "metadata=postgres"}
+	}
 }
 
 func withNote(s Source, note string) string {

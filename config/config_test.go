@@ -293,7 +293,7 @@ func TestBadValues(t *testing.T) {
 		{"cache-ttl = soon", `config: cache-ttl = "soon" (file:F:1): not a duration (want seconds or a Go duration such as 10s, 5m)`},
 		{"cache-ttl = -5s", `config: cache-ttl = "-5s" (file:F:1): negative duration`},
 		{"expiry-timeout = never", `config: expiry-timeout = "never" (file:F:1): not a duration or off (want seconds, a Go duration such as 24h, or off)`},
-		{"metadata = postgres", `config: metadata = "postgres" (file:F:1): want one of auto, mysql, sqlite`},
+		{"metadata = oracle", `config: metadata = "oracle" (file:F:1): want one of auto, mysql, postgres, sqlite`},
 		{"log-format = xml", `config: log-format = "xml" (file:F:1): want one of text, json`},
 		{"log-level = loud", `config: log-level = "loud" (file:F:1): want debug, info, warn or error`},
 		{"path-backend = novalue", `config: path-backend = "novalue" (file:F:1): want KEY=CLASS`},

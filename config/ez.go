@@ -7,6 +7,11 @@ import (
 	"github.com/ezdfsd/ezdfsd/ezsettings"
 )
 
+// PostgresDFSBackend is the file.ini [eZDFSClusteringSettings] DBBackend class of
+// ezsystems/ezpostgresqlcluster (classes/clusterbackends/ezdfsfilehandlerpostgresqlbackend.php);
+// a site that names it gets metadata=postgres.
+const PostgresDFSBackend = "eZDFSFileHandlerPostgresqlBackend"
+
 // fromSite maps the eZ install's settings onto ezdfsd settings. Only values the site chose
 // (Setting.Set) are mapped, so eZ's shipped defaults never outrank ezdfsd's. problems maps a
 // setting name to why the site's value for it is unusable.
@@ -16,6 +21,10 @@ func fromSite(site *ezsettings.Site) (out []namedAssignment, problems map[string
 		mapSetting(&m, name, s, func(v string) string { return v })
 	}
 
+	// ezpostgresqlcluster's DFS backend keeps the metadata in PostgreSQL.
+	if b := site.DB.Backend; b.Set && b.Value == PostgresDFSBackend {
+		m.put("metadata", "postgres", b.Origin)
+	}
 	str("db-host", site.DB.Host)
 	mapSetting(&m, "db-port", site.DB.Port, strconv.Itoa)
 	str("db-socket", site.DB.Socket)

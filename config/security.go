@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -62,6 +63,11 @@ func (c *Config) validateSecurity(bad func(name, format string, args ...any)) {
 	if c.DSN != "" && c.Source("db-tls").Kind != FromDefault {
 		if mc, err := mysql.ParseDSN(c.DSN); err == nil && mc.TLSConfig != "" {
 			bad("db-tls", "mysql-dsn sets tls=%s too: give TLS in one place", mc.TLSConfig)
+		}
+	}
+	if c.Metadata == "postgres" && c.PostgresURL != "" && c.Source("db-tls").Kind != FromDefault {
+		if u, err := url.Parse(c.PostgresURL); err == nil && u.Query().Has("sslmode") {
+			bad("db-tls", "postgres-url sets sslmode=%s too: give TLS in one place", u.Query().Get("sslmode"))
 		}
 	}
 	if c.DB.IAMAuth {

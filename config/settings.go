@@ -151,11 +151,12 @@ var table = withEnv([]setting{
 	str("config", "", "server", "ezdfsd config file (key = value lines; flag names as keys)", func(c *Config) *string { return &c.ConfigFile }),
 
 	// Metadata.
-	enum("metadata", "auto", "metadata", "metadata store; auto = mysql if any database setting is given (db-*, mysql-dsn or the eZ install's), else an error: sqlite only when chosen", []string{"auto", "mysql", "sqlite"}, func(c *Config) *string { return &c.Metadata }),
+	enum("metadata", "auto", "metadata", "metadata store; auto = postgres if postgres-url is given, mysql if any other database setting is (db-*, mysql-dsn or the eZ install's), else an error: sqlite only when chosen", []string{"auto", "mysql", "postgres", "sqlite"}, func(c *Config) *string { return &c.Metadata }),
 	secret(str("mysql-dsn", "", "metadata", "complete go-sql-driver/mysql DSN (replaces the db-* settings)", func(c *Config) *string { return &c.DSN })),
+	secret(str("postgres-url", "", "metadata", "PostgreSQL connection URL, postgres://user:pass@host:5432/db?sslmode=verify-full (replaces the db-* settings; metadata=postgres)", func(c *Config) *string { return &c.PostgresURL })),
 	str("db-host", "", "metadata", `database host ("" = 127.0.0.1); CLUSTER_STORAGE_HOST / DBHost`, func(c *Config) *string { return &c.DB.Host }),
-	integer("db-port", 3306, 1, 65535, "metadata", "database port; CLUSTER_STORAGE_PORT / DBPort", func(c *Config) *int { return &c.DB.Port }),
-	str("db-socket", "", "metadata", "database Unix socket (instead of host:port); DBSocket", func(c *Config) *string { return &c.DB.Socket }),
+	integer("db-port", 3306, 1, 65535, "metadata", "database port (5432 by default with metadata=postgres); CLUSTER_STORAGE_PORT / DBPort", func(c *Config) *int { return &c.DB.Port }),
+	str("db-socket", "", "metadata", "database Unix socket (instead of host:port; PostgreSQL: the socket's directory); DBSocket", func(c *Config) *string { return &c.DB.Socket }),
 	str("db-user", "", "metadata", "database user; CLUSTER_STORAGE_USER / DBUser", func(c *Config) *string { return &c.DB.User }),
 	secret(str("db-password", "", "metadata", "database password; CLUSTER_STORAGE_PASS / DBPassword", func(c *Config) *string { return &c.DB.Password })),
 	str("db-password-file", "", "metadata", "file holding the database password, read at start (systemd LoadCredential=, a Kubernetes secret volume); replaces db-password", func(c *Config) *string { return &c.DB.PasswordFile }),

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
 )
@@ -54,6 +55,14 @@ func (c *Config) Validate() error {
 			}
 		} else if c.DB.Name == "" {
 			bad("db-name", "required for metadata=mysql (or give mysql-dsn)")
+		}
+	case "postgres":
+		if c.PostgresURL != "" {
+			if _, err := pgx.ParseConfig(c.PostgresURL); err != nil {
+				bad("postgres-url", "invalid connection URL") // pgx's message may quote parts of it
+			}
+		} else if c.DB.Name == "" {
+			bad("db-name", "required for metadata=postgres (or give postgres-url)")
 		}
 	case "sqlite":
 		if c.SQLitePath == "" {

@@ -175,7 +175,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*s
 	return a.openStore(ctx)
 }
 
-// openStore opens the SQL metadata store (MySQL/MariaDB, or the embedded SQLite file).
+// openStore opens the SQL metadata store (MySQL/MariaDB, PostgreSQL, or the embedded SQLite file).
 func (a *App) openStore(ctx context.Context) (*sqlstore.Store, error) {
 	cfg := a.cfg
 	sc := sqlstore.Config{
@@ -185,13 +185,20 @@ func (a *App) openStore(ctx context.Context) (*sqlstore.Store, error) {
 		Logger:       a.logger,
 	}
 	var err error
-	if dsn, ok := cfg.MySQLDSN(); ok {
+	switch cfg.Metadata {
+	case "postgres":
+		pgURL, _ := cfg.PostgresConnString()
+		a.store, err = sqlstore.OpenPostgres(ctx, pgURL, sc, a.registerer())
+	case "mysql":
+		dsn, _ := cfg.MySQLDSN()
 		if sc.MySQL, err = mysqlSecurity(ctx, cfg, dsn); err != nil {
 			return nil, fmt.Errorf("metadata store: %w", err)
 		}
 		a.store, err = sqlstore.OpenMySQL(ctx, dsn, sc, a.registerer())
-	} else {
+	case "sqlite":
 		a.store, err = sqlstore.OpenSQLite(ctx, cfg.SQLitePath, sc, a.registerer())
+	default: // config.Load resolves auto: anything else would silently be another store
+		err = fmt.Errorf("unknown metadata store %q", cfg.Metadata)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
+	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 )
 
 // absent marks a header that must not be in the response.
@@ -42,9 +43,14 @@ type legacyCase struct {
 // answers with a real HTTP client: this proves the eZ settings alone configure ezdfsd.
 func TestEzRootServesLegacyAnswers(t *testing.T) {
 	dsn := testenv.MySQLDatabase(t)
-	db := splitDSN(t, dsn)
-	root := newEZRoot(t, db, "", "")
-	store := testkit.MySQLStore(t, dsn)
+	legacyAnswers(t, splitDSN(t, dsn), testkit.MySQLStore(t, dsn), "", "mysql")
+}
+
+// legacyAnswers is TestEzRootServesLegacyAnswers on the database db, whose tables store
+// writes: the eZ root's file.ini gets extraFileINI, and the daemon must have chosen the
+// metadata store named metadataStore from the eZ settings alone.
+func legacyAnswers(t *testing.T, db dbParts, store *sqlstore.Store, extraFileINI, metadataStore string) {
+	root := newEZRoot(t, db, "", extraFileINI)
 
 	data := content(1000)
 	row := func(name, datatype string, size, mt int64, file []byte) {
@@ -76,7 +82,7 @@ func TestEzRootServesLegacyAnswers(t *testing.T) {
 	row(site+"storage/original/application/x.pdf", "application/pdf", 3, mtime, []byte("pdf"))
 
 	d := testkit.StartDaemon(t, []string{"--ez-root", root.Dir, "--listen", "127.0.0.1:0", "--metrics-listen", ""}, nil)
-	if d.Cfg.Metadata != "mysql" || d.Cfg.MountPoint != root.Mount || d.Cfg.DB.Name != db.Name {
+	if d.Cfg.Metadata != metadataStore || d.Cfg.MountPoint != root.Mount || d.Cfg.DB.Name != db.Name {
 		t.Fatalf("eZ settings not used: metadata=%s mount=%s db=%s", d.Cfg.Metadata, d.Cfg.MountPoint, d.Cfg.DB.Name)
 	}
 	host, err := os.Hostname()

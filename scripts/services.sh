@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # scripts/services.sh — source it. Installs (if missing) and starts, on loopback, the real servers the
 # integration tests and benchmarks use: MariaDB (Debian mariadb-server-core, private datadir, no systemd),
-# memcached (two nodes), versitygw (S3, real SigV4, posix backend), and installs varnish, nginx and vegeta.
+# PostgreSQL (Debian postgresql, private data directory, run as user postgres, no systemd), memcached (two
+# nodes), versitygw (S3, real SigV4, posix backend), and installs varnish, nginx and vegeta.
 # Exports TEST_* variables and the chosen ports, and defines ci_services_stop (stop the servers) and
 # ci_services_cleanup (stop them and remove SVC_DIR); call one of them from an EXIT trap.
 # Every step is idempotent: a warm machine is ready in a few seconds.
 #
-# Ports: MYSQL_PORT (13306), MEMCACHED_PORT (11311), MEMCACHED_PORT2 (11312), S3_PORT (17070). A server
+# Ports: MYSQL_PORT (13306), PG_PORT (15432), MEMCACHED_PORT (11311), MEMCACHED_PORT2 (11312), S3_PORT (17070). A server
 # this SVC_DIR already runs keeps its port. A default port that something else holds is replaced by a
 # free one (logged); a port set in the environment is used as given, or the script fails at once
-# naming the variable. SVC_DIR (/tmp/ezdfsd-svc) holds the MariaDB datadir, the S3 root, logs and pids.
+# naming the variable. SVC_DIR (/tmp/ezdfsd-svc) holds the MariaDB and PostgreSQL data directories, the S3
+# root, logs and pids.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SVC=${SVC_DIR:-/tmp/ezdfsd-svc}
@@ -29,16 +31,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 svc_pid(){
   local p c
   p=$(cat "$1" 2>/dev/null) && [ -n "$p" ] && c=$(cat "/proc/$p/comm" 2>/dev/null) || return 1
-  case $c in mariadbd|mysqld|memcached|versitygw) echo "$p" ;; *) return 1 ;; esac
+  case $c in mariadbd|mysqld|postgres|memcached|versitygw) echo "$p" ;; *) return 1 ;; esac
 }
 
 # ci_services_stop stops every server this SVC_DIR's pid files name, and nothing else.
 ci_services_stop(){
-  local f p i
-  for f in "$SVC"/s3.pid "$SVC"/versitygw.pid "$SVC"/memcached*.pid "$SVC"/mariadb.pid; do
+  local f p i sig
+  for f in "$SVC"/s3.pid "$SVC"/versitygw.pid "$SVC"/memcached*.pid "$SVC"/mariadb.pid "$SVC"/postgres.pid; do
     [ -f "$f" ] || continue
     if p=$(svc_pid "$f"); then
-      kill "$p" 2>/dev/null || true
+      sig=TERM; [ "${f##*/}" = postgres.pid ] && sig=INT   # PostgreSQL's fast shutdown (TERM waits for clients)
+      kill -"$sig" "$p" 2>/dev/null || true
       for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
       kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true   # 10 s is enough
     fi
@@ -65,10 +68,11 @@ if [ -S "$SVC/mariadb/mysqld.sock" ] && command -v mariadb >/dev/null; then
 fi
 _owned(){ svc_pid "$SVC/$1.pid" >/dev/null && cat "$SVC/$1.port" 2>/dev/null || true; }
 svc_port MYSQL_PORT 13306 "$_owned_mysql"
+svc_port PG_PORT 15432 "$(_owned postgres)"
 svc_port MEMCACHED_PORT 11311 "$(_owned memcached1)"
 svc_port MEMCACHED_PORT2 11312 "$(_owned memcached2)"
 svc_port S3_PORT 17070 "$(_owned s3)"
-svc_log "ports: MYSQL_PORT=$MYSQL_PORT MEMCACHED_PORT=$MEMCACHED_PORT MEMCACHED_PORT2=$MEMCACHED_PORT2 S3_PORT=$S3_PORT"
+svc_log "ports: MYSQL_PORT=$MYSQL_PORT PG_PORT=$PG_PORT MEMCACHED_PORT=$MEMCACHED_PORT MEMCACHED_PORT2=$MEMCACHED_PORT2 S3_PORT=$S3_PORT"
 
 # 1. Go-built tools, in the background (the long pole on a cold machine: ~2.5 min on 2 cores).
 ( [ -x "$TOOLS/versitygw" ]   || GOBIN=$TOOLS go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
@@ -79,8 +83,10 @@ _GOPID=$!
 
 # 2. Debian packages (minimal MariaDB: server-core + client-core, no galera/perl).
 # apache2, python3 and file are for the deploy/ checks (private Apache, echo backend, static-build check).
-_PKGS="mariadb-server-core mariadb-client-core memcached varnish nginx-light apache2 python3 file strace"
-if ! command -v mariadbd >/dev/null || ! command -v memcached >/dev/null || ! command -v varnishd >/dev/null || ! command -v nginx >/dev/null ||
+# postgresql is Debian's (15 on bookworm); its server binaries live in /usr/lib/postgresql/N/bin.
+_PKGS="mariadb-server-core mariadb-client-core postgresql memcached varnish nginx-light apache2 python3 file strace"
+_pgbin(){ ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+if ! command -v mariadbd >/dev/null || [ ! -x "$(_pgbin)/postgres" ] || ! command -v memcached >/dev/null || ! command -v varnishd >/dev/null || ! command -v nginx >/dev/null ||
    ! command -v apache2 >/dev/null || ! command -v python3 >/dev/null || ! command -v file >/dev/null || ! command -v strace >/dev/null; then
   apt-get update -qq
   # shellcheck disable=SC2086
@@ -109,6 +115,29 @@ mariadb -S "$MDB/mysqld.sock" -e "CREATE DATABASE IF NOT EXISTS ezp CHARACTER SE
   CREATE USER IF NOT EXISTS 'ezp'@'%' IDENTIFIED BY 'ezp-pass'; GRANT ALL ON *.* TO 'ezp'@'%';"
 svc_log "mariadb up on 127.0.0.1:$MYSQL_PORT"
 
+# 3b. PostgreSQL in a private data directory, as user postgres (initdb refuses root), loopback only.
+# Throw-away data: fsync off. The server's own pid (comm "postgres") goes in postgres.pid.
+PGBIN=$(_pgbin); PGD=$SVC/postgres
+if [ "$(_owned postgres)" != "$PG_PORT" ]; then
+  rm -rf "$PGD"; mkdir -p "$PGD"; echo ezdfsd-pg-admin > "$PGD/pwfile"; chown -R postgres:postgres "$PGD"
+  runuser -u postgres -- "$PGBIN/initdb" -D "$PGD/data" -A scram-sha-256 --pwfile="$PGD/pwfile" -U postgres -E UTF8 \
+    --locale=C.UTF-8 --no-sync > "$SVC/postgres-initdb.log" 2>&1 || { cat "$SVC/postgres-initdb.log"; exit 1; }
+  start-stop-daemon --start --background --make-pidfile --pidfile "$SVC/postgres.pid" --chuid postgres \
+    --output "$PGD/server.log" --exec "$PGBIN/postgres" -- -D "$PGD/data" -p "$PG_PORT" -h 127.0.0.1 -k "$PGD" \
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300
+  echo "$PG_PORT" > "$SVC/postgres.port"
+  for _i in $(seq 300); do
+    "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
+    svc_pid "$SVC/postgres.pid" >/dev/null || break   # it died (see server.log below)
+    sleep 0.1
+  done
+  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || { cat "$PGD/server.log"; exit 1; }
+fi
+_psql(){ PGPASSWORD=ezdfsd-pg-admin psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"; }
+[ "$(_psql -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'ezp'")" = 1 ] || _psql -c "CREATE ROLE ezp LOGIN CREATEDB PASSWORD 'ezp-pass'"
+[ "$(_psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'ezp'")" = 1 ] || _psql -c "CREATE DATABASE ezp OWNER ezp ENCODING 'UTF8'"
+svc_log "postgresql up on 127.0.0.1:$PG_PORT"
+
 # 4. memcached: two nodes, as an ElastiCache cluster would have.
 for _n in 1 2; do
   _p=$MEMCACHED_PORT; [ "$_n" = 1 ] || _p=$MEMCACHED_PORT2
@@ -133,6 +162,7 @@ fi
 svc_log "versitygw up on 127.0.0.1:$S3_PORT"
 
 export TEST_MYSQL_DSN="ezp:ezp-pass@tcp(127.0.0.1:$MYSQL_PORT)/ezp"
+export TEST_POSTGRES_URL="postgres://ezp:ezp-pass@127.0.0.1:$PG_PORT/ezp?sslmode=disable"
 export TEST_MEMCACHED_ADDR="127.0.0.1:$MEMCACHED_PORT,127.0.0.1:$MEMCACHED_PORT2"
 export TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" TEST_S3_ACCESS_KEY=ezdfsd-ci TEST_S3_SECRET_KEY=ezdfsd-ci-secret
 export TEST_S3_ROOT="$SVC/s3"

@@ -79,7 +79,8 @@ func (j joinedError) Error() string {
 func (j joinedError) Unwrap() []error { return j }
 
 // CheckTable reports whether the configured table exists with every ServingColumn, reading the
-// catalog (information_schema.COLUMNS on MySQL, pragma_table_info on SQLite) in one query
+// catalog (information_schema.COLUMNS on MySQL and PostgreSQL, in the current schema there;
+// pragma_table_info on SQLite) in one query
 // bounded by Config.QueryTimeout. It returns a *SchemaError (wrapping ErrSchema) for a missing
 // table or columns, an error wrapping ErrUnknownTable for a table not in Config.Tables, and an
 // error wrapping metadata.ErrUnavailable when the database fails. A table the database user
@@ -101,7 +102,7 @@ func (s *Store) CheckTable(ctx context.Context, table string) error {
 		if err := rows.Scan(&col); err != nil {
 			return s.dbError(ctx, "check table "+table, err)
 		}
-		have[strings.ToLower(col)] = true // MySQL and SQLite column names are case-insensitive
+		have[strings.ToLower(col)] = true // MySQL and SQLite column names are case-insensitive; PostgreSQL folds unquoted ones to lower case
 	}
 	if err := rows.Err(); err != nil {
 		return s.dbError(ctx, "check table "+table, err)
@@ -130,8 +131,8 @@ func (s *Store) LiveNames(ctx context.Context, table string, limit int) ([]strin
 	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
-	rows, err := s.db.QueryContext(qctx, "SELECT name FROM "+s.dialect.quote(table)+
-		" WHERE mtime > 0 AND expired = 0 ORDER BY mtime DESC LIMIT ?", limit)
+	rows, err := s.db.QueryContext(qctx, s.dialect.query("SELECT name FROM "+s.dialect.quote(table)+
+		" WHERE mtime > 0 AND expired = 0 ORDER BY mtime DESC LIMIT ?"), limit)
 	if err != nil {
 		return nil, s.dbError(ctx, "list live names in "+table, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Defaults applied by OpenMySQL and OpenSQLite to zero Config fields.
+// Defaults applied by OpenMySQL, OpenPostgres and OpenSQLite to zero Config fields.
 const (
 	DefaultMaxOpenConns    = 32
 	DefaultMaxIdleConns    = 16
@@ -37,7 +37,7 @@ type Config struct {
 	// QueryTimeout bounds each Lookup and Put, connection set-up included (default 2s).
 	QueryTimeout time.Duration
 	// MySQL is how MySQL connections are encrypted and authenticated beyond the DSN (TLS,
-	// IAM tokens); OpenSQLite refuses a Config that sets it.
+	// IAM tokens); OpenSQLite and OpenPostgres refuse a Config that sets it.
 	MySQL MySQLSecurity
 	// MetricsName is the db_name label of the connection-pool metrics (default "metadata").
 	// Stores registered on the same Registerer need distinct MetricsNames.

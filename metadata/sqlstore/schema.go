@@ -32,6 +32,21 @@ func SQLiteSchema(table string, cache bool) string {
 	return renderSchema("sqlite.sql.tmpl", table, cache)
 }
 
+// PostgresSchema returns the statements (separated by ";" and newlines) that create one eZ DFS
+// metadata table and its indexes on PostgreSQL if they are missing: the columns, types,
+// defaults and indexes of eZ's PostgreSQL DFS schema, sql/postgresql/cluster_dfs_schema.sql of
+// ezsystems/ezpostgresqlcluster (the extension providing eZDFSFileHandlerPostgresqlBackend;
+// kernel/sql/postgresql/cluster_dfs_schema.sql of ezpublish-legacy is an older copy without
+// name_trunk, which that backend writes), with one change: size is bigint instead of integer,
+// as MySQL's bigint unsigned, so files above 2 GiB fit (an existing integer column is read the
+// same way). name_hash is character(32), the primary key; the indexes are <table>_name and
+// <table>_mtime, as eZ names them for ezdfsfile and ezdfsfile_cache. eZ's PostgreSQL tables
+// have no status column, cache table or not, so cache is unused. The table name must be a
+// valid identifier; PostgresSchema panics otherwise.
+func PostgresSchema(table string, cache bool) string {
+	return renderSchema("postgres.sql.tmpl", table, cache)
+}
+
 // IsCacheTable reports whether CreateSchema treats table as a cache table (created without the
 // status column): its name ends in "_cache", like eZ's ezdfsfile_cache.
 func IsCacheTable(table string) bool {

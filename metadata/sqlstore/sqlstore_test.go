@@ -68,7 +68,8 @@ func TestConformanceMySQL(t *testing.T) {
 	})
 }
 
-// stores runs f against a SQLite store and, when the test server is there, a MariaDB store.
+// stores runs f against a SQLite store and, when the test servers are there, a MariaDB store
+// and a PostgreSQL store.
 func stores(t *testing.T, cfg sqlstore.Config, f func(t *testing.T, s *sqlstore.Store, reg *prometheus.Registry)) {
 	t.Run("sqlite", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
@@ -77,6 +78,10 @@ func stores(t *testing.T, cfg sqlstore.Config, f func(t *testing.T, s *sqlstore.
 	t.Run("mysql", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		f(t, openMySQL(t, cfg, reg), reg)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		f(t, openPostgres(t, cfg, reg), reg)
 	})
 }
 
@@ -286,7 +291,7 @@ func TestNameTrunkStored(t *testing.T) {
 			t.Fatal(err)
 		}
 		var trunk, hash string
-		err := s.DB().QueryRow("SELECT name_trunk, name_hash FROM ezdfsfile_cache WHERE name = ?", name).Scan(&trunk, &hash)
+		err := s.DB().QueryRow(s.Bind("SELECT name_trunk, name_hash FROM ezdfsfile_cache WHERE name = ?"), name).Scan(&trunk, &hash)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,7 +330,7 @@ func TestLookupByNameHashAlone(t *testing.T) {
 				if stored == tc.asked {
 					t.Fatal("test rows must differ from the requested name")
 				}
-				_, err := s.DB().Exec("INSERT INTO ezdfsfile (name, name_trunk, name_hash, datatype, scope, size, mtime, expired) VALUES (?, ?, ?, 'image/png', 'image', 3, 4, 0)",
+				_, err := s.DB().Exec(s.Bind("INSERT INTO ezdfsfile (name, name_trunk, name_hash, datatype, scope, size, mtime, expired) VALUES (?, ?, ?, 'image/png', 'image', 3, 4, 0)"),
 					stored, stored, metadata.NameHash(tc.asked))
 				if err != nil {
 					t.Fatal(err)
@@ -871,6 +876,17 @@ func BenchmarkLookup(b *testing.B) {
 	})
 	b.Run("mysql", func(b *testing.B) {
 		s, err := sqlstore.OpenMySQL(context.Background(), testenv.MySQLDatabase(b), sqlstore.Config{Tables: bothTables}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.CreateSchema(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		run(b, s)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		s, err := sqlstore.OpenPostgres(context.Background(), testenv.PostgresDatabase(b), sqlstore.Config{Tables: bothTables}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,14 +1,15 @@
 // Package sqlstore reads and writes eZ Publish's DFS cluster metadata tables (ezdfsfile,
-// ezdfsfile_cache, or renamed copies such as Ibexa's ibexa_dfs_file) in MySQL/MariaDB or in an
-// embedded SQLite file.
+// ezdfsfile_cache, or renamed copies such as Ibexa's ibexa_dfs_file) in MySQL/MariaDB,
+// PostgreSQL (jackc/pgx v5 through database/sql) or an embedded SQLite file.
 //
 // A Lookup is one point query by name_hash, computed in Go, in exactly one round trip (MySQL
-// connections interpolate parameters client-side, so no prepare/close packets are sent). Rows
+// connections interpolate parameters client-side, so no prepare/close packets are sent;
+// PostgreSQL connections prepare the query once and reuse it). Rows
 // are returned as they are: a deleted row (negative mtime) is a row, not metadata.ErrNotFound.
 // Failures of the database wrap metadata.ErrUnavailable; a cancelled caller context comes back
 // as the context's error.
 //
-// Metrics, on the Registerer given to OpenMySQL/OpenSQLite: ezdfsd_db_queries_total{result=
+// Metrics, on the Registerer given to OpenMySQL/OpenPostgres/OpenSQLite: ezdfsd_db_queries_total{result=
 // "found"|"not_found"|"error"} and ezdfsd_db_query_duration_seconds for lookups (a lookup the
 // caller cancelled is in neither), and the go_sql_* pool statistics with db_name =
 // Config.MetricsName.
@@ -27,9 +28,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// dialect holds what differs between MySQL and SQLite.
+// dialect holds what differs between MySQL, SQLite and PostgreSQL.
 type dialect struct {
-	name   string                                // "mysql" or "sqlite", for messages
+	name   string                                // "mysql", "sqlite" or "postgres", for messages
 	quote  func(ident string) string             // identifier quoting
 	schema func(table string, cache bool) string // CREATE TABLE text
 	upsert func(quotedTable string) string       // INSERT ... ON DUPLICATE/CONFLICT
@@ -39,6 +40,16 @@ type dialect struct {
 	columns string
 	// database names the database in operator messages, e.g. "database ezp".
 	database string
+	// bind rewrites a query's ? placeholders in the driver's syntax (nil: ? as is).
+	bind func(query string) string
+}
+
+// query returns q with its placeholders in the dialect's syntax.
+func (d dialect) query(q string) string {
+	if d.bind == nil {
+		return q
+	}
+	return d.bind(q)
 }
 
 // queries are the SQL texts of one configured table, built once at open.
@@ -72,8 +83,8 @@ func newStore(db *sql.DB, cfg Config, d dialect, reg prometheus.Registerer) (*St
 	for _, t := range cfg.Tables {
 		q := d.quote(t)
 		s.tables[t] = queries{
-			lookup: "SELECT datatype, scope, size, mtime, expired FROM " + q + " WHERE name_hash = ?",
-			upsert: d.upsert(q),
+			lookup: d.query("SELECT datatype, scope, size, mtime, expired FROM " + q + " WHERE name_hash = ?"),
+			upsert: d.query(d.upsert(q)),
 		}
 	}
 	m, err := newMetrics(reg, db, cfg.MetricsName)
@@ -172,7 +183,7 @@ func (s *Store) Put(ctx context.Context, table string, f metadata.File) error {
 }
 
 // CreateSchema creates every configured table that does not exist yet, with eZ's schema
-// (MySQLSchema / SQLiteSchema); tables named *_cache get the cache-table variant without
+// (MySQLSchema / PostgresSchema / SQLiteSchema); tables named *_cache get the cache-table variant without
 // status. Existing tables are left untouched.
 func (s *Store) CreateSchema(ctx context.Context) error {
 	for _, t := range s.cfg.Tables {
