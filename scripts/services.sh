@@ -34,6 +34,10 @@ svc_pid(){
   case $c in mariadbd|mysqld|postgres|memcached|versitygw) echo "$p" ;; *) return 1 ;; esac
 }
 
+# svc_alive PIDFILE: whether the process in PIDFILE is still running, whatever its name: just after
+# start-stop-daemon wrote the pid, the child may not have exec'd the server yet (svc_pid would say no).
+svc_alive(){ local p; p=$(cat "$1" 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+
 # ci_services_stop stops every server this SVC_DIR's pid files name, and nothing else.
 ci_services_stop(){
   local f p i sig
@@ -106,7 +110,7 @@ if ! mariadb -S "$MDB/mysqld.sock" -e 'select 1' >/dev/null 2>&1; then
     --max-connections=500
   for _i in $(seq 300); do
     mariadb -S "$MDB/mysqld.sock" -e 'select 1' >/dev/null 2>&1 && break
-    svc_pid "$SVC/mariadb.pid" >/dev/null || break   # it died (see error.log below): do not wait 30 s
+    svc_alive "$SVC/mariadb.pid" || break   # it died (see error.log below): do not wait 30 s
     sleep 0.1
   done
   mariadb -S "$MDB/mysqld.sock" -e 'select 1' >/dev/null || { cat "$MDB/error.log"; exit 1; }
@@ -128,7 +132,7 @@ if [ "$(_owned postgres)" != "$PG_PORT" ]; then
   echo "$PG_PORT" > "$SVC/postgres.port"
   for _i in $(seq 300); do
     "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
-    svc_pid "$SVC/postgres.pid" >/dev/null || break   # it died (see server.log below)
+    svc_alive "$SVC/postgres.pid" || break   # it died (see server.log below)
     sleep 0.1
   done
   "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || { cat "$PGD/server.log"; exit 1; }
