@@ -104,6 +104,7 @@ func httpConfig(cfg *config.Config) httpserve.Config {
 	hc.MissingRetryDelay = cfg.MissingRetryDelay
 	hc.RetryAfter = cfg.RetryAfter
 	hc.AccessLog = cfg.AccessLog
+	hc.Profile = cfg.Profile
 	return hc
 }
 
