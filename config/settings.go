@@ -148,6 +148,8 @@ var table = withEnv([]setting{
 	str("listen", "127.0.0.1:8081", "server", "address (host:port) serving cluster files", func(c *Config) *string { return &c.Listen }),
 	str("metrics-listen", "127.0.0.1:9181", "server", `address serving /metrics, /healthz and /readyz ("" = off)`, func(c *Config) *string { return &c.MetricsListen }),
 	str("ez-root", "", "server", "eZ Publish legacy root to read config.php, config.cluster.php and settings/ from", func(c *Config) *string { return &c.EZRoot }),
+	str("project-root", "", "server", "eZ Platform / Ibexa Symfony project root to read .env* (DFS_DATABASE_URL, DFS_NFS_PATH) and composer.lock (DFS table) from", func(c *Config) *string { return &c.ProjectRoot }),
+	enum("profile", "auto", "server", "serving rules: legacy (index_cluster.php) or platform (eZ Platform / Ibexa StreamFileListener); auto = platform when project-root is set, else legacy", []string{"auto", dfs.ProfileLegacy, dfs.ProfilePlatform}, func(c *Config) *string { return &c.Profile }),
 	str("config", "", "server", "ezdfsd config file (key = value lines; flag names as keys)", func(c *Config) *string { return &c.ConfigFile }),
 
 	// Metadata.

@@ -44,9 +44,14 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if c.projectErr != nil {
+		bad("project-root", "%v", c.projectErr)
+	}
 	switch c.Metadata {
 	case "auto": // no database setting anywhere (see resolveAuto)
-		bad("metadata", "%s", c.noDatabase())
+		if c.projectErr == nil { // a PostgreSQL DFS_DATABASE_URL was given: that is the error
+			bad("metadata", "%s", c.noDatabase())
+		}
 	case "mysql":
 		if c.DSN != "" {
 			if _, err := mysql.ParseDSN(c.DSN); err != nil {
@@ -186,6 +191,9 @@ func (c *Config) howToChange(name string) string {
 	case FromFile:
 		return "fix line " + src.Where + " of the --config file"
 	case FromEZ:
+		if c.Project != nil && strings.HasPrefix(src.Where, c.Project.Root) {
+			return fmt.Sprintf("fix %s in the Symfony project, or override it with --%s", src.Where, name)
+		}
 		return fmt.Sprintf("fix %s in the eZ install %s, or override it with --%s", src.Where, c.EZRoot, name)
 	}
 	return fmt.Sprintf("set it with --%s, %s or %q in the --config file", name, s.env, name+" = ...")
