@@ -100,6 +100,9 @@ type S3 struct {
 	Region string
 	// Endpoint overrides the AWS endpoint (MinIO, versitygw, ...); "" = AWS.
 	Endpoint string
+	// Prefix is the platform profile's Flysystem adapter prefix (see dfs.FlysystemKey); the
+	// legacy profile's keys are the cluster names and ignore it.
+	Prefix string
 	// PathStyle forces path-style addressing (needed by most S3-compatible servers).
 	PathStyle bool
 	// AccessKeyID and SecretAccessKey are static credentials (both secret); empty = the AWS

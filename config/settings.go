@@ -182,6 +182,7 @@ var table = withEnv([]setting{
 	str("s3-bucket", "", "storage", "S3 bucket; dfsamazons3.ini Bucket", func(c *Config) *string { return &c.S3.Bucket }),
 	str("s3-region", "", "storage", "S3 region; dfsamazons3.ini Region", func(c *Config) *string { return &c.S3.Region }),
 	str("s3-endpoint", "", "storage", "S3 endpoint URL for S3-compatible servers (\"\" = AWS)", func(c *Config) *string { return &c.S3.Endpoint }),
+	str("s3-prefix", "", "storage", `profile platform: the awss3v3 Flysystem adapter's prefix; object key = prefix + "/" + the name after var/<site>/storage/ (profile legacy: key = name)`, func(c *Config) *string { return &c.S3.Prefix }),
 	boolean("s3-path-style", false, "storage", "use path-style S3 addressing", func(c *Config) *bool { return &c.S3.PathStyle }),
 	secret(str("s3-access-key-id", "", "storage", "S3 access key id (\"\" = AWS default credential chain); AccessKeyID", func(c *Config) *string { return &c.S3.AccessKeyID })),
 	secret(str("s3-secret-access-key", "", "storage", "S3 secret access key; SecretAccessKey", func(c *Config) *string { return &c.S3.SecretAccessKey })),

@@ -2,6 +2,7 @@ package dfs
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -81,4 +82,22 @@ func NameRule(profile string) func(string) (string, error) {
 		return NameFromPathInfo
 	}
 	return NameFromTarget
+}
+
+// reStoragePrefix matches the legacy URL prefix "$var_dir$/$storage_dir$/" at the start of a
+// platform DFS name (default io.legacy_url_prefix; ibexa/core @b9295936
+// src/bundle/Core/Resources/config/default_settings.yml:106).
+var reStoragePrefix = regexp.MustCompile(`^var/([^/]+/)?storage/`)
+
+// FlysystemKey returns the S3 object key the eZ Platform / Ibexa awss3v3 binary-data handler
+// stores name under: the SPI id (name without "var/<site>/storage/", as the metadata handler's
+// Prefix decorator adds it, spec §4.1) behind the adapter's prefix, joined as Flysystem's
+// PathPrefixer does (prefix with its trailing "/" trimmed, then "/" and the id; no prefix: the
+// id alone). A name without the storage prefix keeps its whole path as the id.
+func FlysystemKey(prefix, name string) string {
+	id := reStoragePrefix.ReplaceAllString(name, "")
+	if prefix = strings.Trim(prefix, "/"); prefix == "" {
+		return id
+	}
+	return prefix + "/" + id
 }

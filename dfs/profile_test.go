@@ -79,3 +79,18 @@ func TestPlatformRouting(t *testing.T) {
 		t.Errorf("NameRule(legacy) did not decode: %q", n)
 	}
 }
+
+func TestFlysystemKey(t *testing.T) {
+	tests := []struct{ prefix, name, want string }{
+		{"", "var/site/storage/images/3/6/a.jpg", "images/3/6/a.jpg"},
+		{"my_site", "var/site/storage/images/3/6/a.jpg", "my_site/images/3/6/a.jpg"},
+		{"/my_site/", "var/site/storage/images/_aliases/large/a.jpg", "my_site/images/_aliases/large/a.jpg"},
+		{"p", "var/storage/images/a.jpg", "p/images/a.jpg"},
+		{"p", "var/site/storage/images/a%20b.jpg", "p/images/a%20b.jpg"},
+	}
+	for _, tt := range tests {
+		if got := FlysystemKey(tt.prefix, tt.name); got != tt.want {
+			t.Errorf("FlysystemKey(%q, %q) = %q, want %q", tt.prefix, tt.name, got, tt.want)
+		}
+	}
+}
