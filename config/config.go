@@ -361,10 +361,8 @@ func Load(args, environ []string) (*Config, error) {
 		}
 		c.Project = p
 		c.Warnings = append(c.Warnings, p.Warnings...)
-		projAssigns, err := fromProject(p)
-		if errors.Is(err, errNoPostgres) {
-			c.projectErr, err = err, nil // Validate reports it, so that `ezdfsd config` still shows the rest
-		}
+		projAssigns, deferred, err := fromProject(p)
+		c.projectErr = deferred // Validate reports it, so that `ezdfsd config` still shows the rest
 		if err != nil {
 			return nil, fmt.Errorf("config: project-root (%s): %w", a.src, err)
 		}

@@ -25,38 +25,53 @@ func usePostgres(pgURL string, src Source) ([]namedAssignment, error) {
 // file and line: DFS_DATABASE_URL (Doctrine URL) and DFS_NFS_PATH (the mount point, since the
 // NFS adapter's root is DFS_NFS_PATH + "/$var_dir$/$storage_dir$" and the DFS name starts with
 // "$var_dir$/$storage_dir$"; ibexa/core @b9295936 src/bundle/Core/Resources/config/
-// default_settings.yml:106-107). A problem with a value is returned as an error naming it.
-func fromProject(p *platform.Project) ([]namedAssignment, error) {
-	var out []namedAssignment
+// default_settings.yml:106-107). A problem with a value is returned as an error naming it; a
+// PostgreSQL URL this build cannot use is returned as deferred (for Validate), with the other
+// values still mapped.
+func fromProject(p *platform.Project) (out []namedAssignment, deferred, err error) {
 	put := func(name, value string, v platform.Value) {
 		out = append(out, namedAssignment{name, assignment{value, projectSource(p, v)}})
 	}
 	if v, ok := p.Lookup("DFS_DATABASE_URL"); ok && v.Value != "" {
 		db, err := platform.ParseDatabaseURL(v.Value)
-		if err != nil {
-			return nil, fmt.Errorf("DFS_DATABASE_URL (%s): %w", projectSource(p, v), err)
-		}
-		if db.Driver == "postgres" {
-			return usePostgres(db.PostgresURL, projectSource(p, v))
-		}
-		put("db-host", db.Host, v)
-		if db.Port != 0 {
-			put("db-port", strconv.Itoa(db.Port), v)
-		}
-		if db.Socket != "" {
-			put("db-socket", db.Socket, v)
-		}
-		put("db-user", db.User, v)
-		put("db-password", db.Password, v)
-		put("db-name", db.Name, v)
-		if db.Charset != "" {
-			put("db-charset", db.Charset, v)
+		switch {
+		case err != nil:
+			return nil, nil, fmt.Errorf("DFS_DATABASE_URL (%s): %w", projectSource(p, v), err)
+		case db.Driver == "postgres":
+			pg, err := usePostgres(db.PostgresURL, projectSource(p, v))
+			out, deferred = append(out, pg...), err
+		default:
+			out = append(out, mysqlFromURL(p, v, db)...)
 		}
 	}
 	if v, ok := p.Lookup("DFS_NFS_PATH"); ok && v.Value != "" {
 		put("mount-point", v.Value, v)
 	}
-	return out, nil
+	return out, deferred, nil
+}
+
+// mysqlFromURL maps a MySQL DFS_DATABASE_URL onto the db-* settings.
+func mysqlFromURL(p *platform.Project, v platform.Value, db platform.Database) []namedAssignment {
+	var out []namedAssignment
+	put := func(name, value string) {
+		out = append(out, namedAssignment{name, assignment{value, projectSource(p, v)}})
+	}
+	{
+		put("db-host", db.Host)
+		if db.Port != 0 {
+			put("db-port", strconv.Itoa(db.Port))
+		}
+		if db.Socket != "" {
+			put("db-socket", db.Socket)
+		}
+		put("db-user", db.User)
+		put("db-password", db.Password)
+		put("db-name", db.Name)
+		if db.Charset != "" {
+			put("db-charset", db.Charset)
+		}
+	}
+	return out
 }
 
 // projectSource names where a project variable came from: "<root>/.env.local:3", or
@@ -119,6 +134,8 @@ func (c *Config) resolveProfile() error {
 		return nil
 	case c.Project != nil && c.Project.Kernel != "":
 		return fmt.Errorf("table: %s/composer.lock has %s, whose version does not say which DFS table it uses: ezdfsfile (eZ Platform, Ibexa DXP up to 4.6) or ibexa_dfs_file (Ibexa DXP 5); give --table ezdfsfile or --table ibexa_dfs_file", c.Project.Root, c.Project.Kernel)
+	case c.Project != nil && !c.Project.HasLock:
+		return fmt.Errorf("table: there is no composer.lock in %s to show the installed ibexa/core version, so the DFS table is unknown: ezdfsfile (eZ Platform, Ibexa DXP up to 4.6) or ibexa_dfs_file (Ibexa DXP 5); give --table ezdfsfile or --table ibexa_dfs_file", c.Project.Root)
 	case c.Project != nil:
 		return fmt.Errorf("table: %s/composer.lock does not show the installed ibexa/core (or ezsystems/ezplatform-kernel) version, so the DFS table is unknown: ezdfsfile (eZ Platform, Ibexa DXP up to 4.6) or ibexa_dfs_file (Ibexa DXP 5); give --table ezdfsfile or --table ibexa_dfs_file", c.Project.Root)
 	}

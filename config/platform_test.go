@@ -111,6 +111,13 @@ func TestProjectRootErrors(t *testing.T) {
 	}{
 		{name: "no composer.lock", args: func(t *testing.T) []string {
 			return []string{"--project-root", symfonyProject(t, "", "")}
+		}, loadErr: "there is no composer.lock in"},
+		{name: "composer.lock without the kernel", args: func(t *testing.T) []string {
+			root := symfonyProject(t, "", "")
+			if err := os.WriteFile(filepath.Join(root, "composer.lock"), []byte(`{"packages":[]}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--project-root", root}
 		}, loadErr: "does not show the installed ibexa/core (or ezsystems/ezplatform-kernel) version, so the DFS table is unknown: ezdfsfile (eZ Platform, Ibexa DXP up to 4.6) or ibexa_dfs_file (Ibexa DXP 5); give --table ezdfsfile or --table ibexa_dfs_file"},
 		{name: "no composer.lock, table given", args: func(t *testing.T) []string {
 			return []string{"--project-root", symfonyProject(t, "", ""), "--table", "ibexa_dfs_file"}
@@ -155,6 +162,9 @@ func TestProjectRootErrors(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.valErr) {
 				t.Fatalf("Validate error = %v, want %q", err, tt.valErr)
+			}
+			if c.MountPoint != "/mnt/ibexa_nfs" {
+				t.Errorf("mount point %q: the other project values must still be read", c.MountPoint)
 			}
 			if strings.Contains(err.Error(), "pw123") {
 				t.Errorf("error shows the password: %v", err)

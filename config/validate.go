@@ -205,6 +205,10 @@ func (c *Config) noMountPoint() string {
 	if c.DefaultBackend != dfs.MountPointBackend {
 		why = "a path-backend rule sends names to the mount point (" + dfs.MountPointBackend + ")"
 	}
+	if c.Project != nil {
+		return fmt.Sprintf("no mount point: DFS_NFS_PATH is set neither in the environment nor in %s (read: %s); pass --mount-point DIR (the directory Ibexa's NFS adapter writes var/ under); %s",
+			c.Project.Root, strings.Join(c.Project.Files, ", "), why)
+	}
 	if c.Site == nil {
 		return "no mount point: pass --mount-point DIR (or EZDFSD_MOUNT_POINT, or \"mount-point = DIR\" in --config), " +
 			"or --ez-root DIR to read CLUSTER_MOUNT_POINT_PATH from the eZ legacy root's config.php; " + why
@@ -217,6 +221,10 @@ func (c *Config) noMountPoint() string {
 func (c *Config) noDatabase() string {
 	var b strings.Builder
 	b.WriteString("no database settings, so there are no ezdfsfile rows to serve")
+	if c.Project != nil {
+		fmt.Fprintf(&b, " (DFS_DATABASE_URL is set neither in the environment nor in %s's %s; Ibexa's clustering setup defines it in .env.local, e.g. DFS_DATABASE_URL=mysql://user:password@host:3306/dbname)",
+			c.Project.Root, strings.Join(c.Project.Files, ", "))
+	}
 	if c.Site != nil {
 		fmt.Fprintf(&b, " (no CLUSTER_STORAGE_HOST, _USER, _PASS or _DB is defined in %s, and [eZDFSClusteringSettings] DBHost, DBName, DBUser and DBPassword are not set in %s)",
 			c.defineFiles(), c.fileINIFiles())

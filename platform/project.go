@@ -32,6 +32,8 @@ type Project struct {
 	// Kernel names the package and version found in composer.lock ("" = none found), e.g.
 	// "ibexa/core v5.0.3".
 	Kernel string
+	// HasLock reports whether Root has a composer.lock.
+	HasLock bool
 	// Table is the DFS metadata table of that version ("" = composer.lock does not show it).
 	Table string
 	// Warnings are non-fatal remarks (e.g. a .env.local.php that Symfony would read instead).
@@ -147,6 +149,7 @@ func (p *Project) readComposerLock() error {
 	if err != nil {
 		return fmt.Errorf("project root: %w", err)
 	}
+	p.HasLock = true
 	var lock struct {
 		Packages, PackagesDev []struct{ Name, Version string }
 	}
