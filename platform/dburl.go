@@ -26,9 +26,10 @@ type Database struct {
 	PostgresURL string
 }
 
-// driverAliases are the URL schemes Doctrine DBAL accepts for MySQL and PostgreSQL
-// (DriverManager's scheme aliases mysql, mysql2, postgres, postgresql, pgsql, and the driver
-// names pdo_mysql, mysqli, pdo_pgsql, with "-" read as "_").
+// driverAliases are the URL schemes Doctrine accepts for MySQL and PostgreSQL: DoctrineBundle's
+// ConnectionFactory DRIVER_SCHEME_ALIASES (mysql, mysql2, postgres, postgresql, pgsql) and, as
+// DBAL's Tools\DsnParser reads any other scheme, the driver names pdo_mysql, mysqli and
+// pdo_pgsql, with "-" read as "_" (pdo-mysql). "mysql+…" is not a Doctrine scheme.
 var driverAliases = map[string]string{
 	"mysql": "mysql", "mysql2": "mysql", "pdo_mysql": "mysql", "mysqli": "mysql",
 	"postgres": "postgres", "postgresql": "postgres", "pgsql": "postgres", "pdo_pgsql": "postgres",
