@@ -18,12 +18,13 @@ type Var struct {
 // comments (whole lines, or after blanks following an unquoted value), single-quoted values
 // taken literally, double-quoted values with \" \\ \n \r \t \$ escapes spanning lines, and
 // $NAME, ${NAME}, ${NAME:-default} and ${NAME:=default} expansion in unquoted and double-quoted
-// parts. Variables are expanded with lookup, which the caller gives the precedence Symfony uses
-// (the real environment first, then earlier dotenv values); "${NAME:=default}" also defines NAME
-// for the rest of the file. Command substitution "$(…)" is refused: ezdfsd runs no commands.
+// parts. A variable is expanded, as Symfony's Dotenv::resolveVariables does, from the real
+// environment (real), else a value defined earlier in this file, else a value loaded from an
+// earlier dotenv file (loaded); either function may be nil. "${NAME:=default}" also defines
+// NAME for the rest of the file. Command substitution "$(…)" is refused: ezdfsd runs no commands.
 // Like Symfony, blanks around "=" and unquoted values holding blanks are errors.
-func ParseDotenv(data string, lookup func(string) (string, bool)) ([]Var, error) {
-	p := &parser{data: strings.ReplaceAll(data, "\r\n", "\n"), line: 1, lookup: lookup, local: map[string]string{}}
+func ParseDotenv(data string, real, loaded func(string) (string, bool)) ([]Var, error) {
+	p := &parser{data: strings.ReplaceAll(data, "\r\n", "\n"), line: 1, real: real, loaded: loaded, local: map[string]string{}}
 	var out []Var
 	for {
 		p.skipBlankAndComments()
@@ -48,8 +49,9 @@ type parser struct {
 	data   string
 	pos    int
 	line   int
-	lookup func(string) (string, bool)
-	local  map[string]string // values defined earlier in this file
+	real   func(string) (string, bool) // the process environment
+	loaded func(string) (string, bool) // earlier dotenv files
+	local  map[string]string           // values defined earlier in this file
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -207,13 +209,20 @@ func (p *parser) doubleQuoted(b *strings.Builder) error {
 	return p.errorf("missing closing double quote")
 }
 
-// resolve looks name up: the caller's precedence first (real environment), then this file.
+// resolve looks name up: the real environment, then this file, then earlier files.
 func (p *parser) resolve(name string) (string, bool) {
-	if v, ok := p.lookup(name); ok {
+	if p.real != nil {
+		if v, ok := p.real(name); ok {
+			return v, true
+		}
+	}
+	if v, ok := p.local[name]; ok {
 		return v, true
 	}
-	v, ok := p.local[name]
-	return v, ok
+	if p.loaded != nil {
+		return p.loaded(name)
+	}
+	return "", false
 }
 
 // expand reads $NAME, ${NAME}, ${NAME:-default} or ${NAME:=default} at p.pos.

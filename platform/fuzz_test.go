@@ -13,13 +13,13 @@ func FuzzParseDotenv(f *testing.F) {
 	}
 	none := func(string) (string, bool) { return "", false }
 	f.Fuzz(func(t *testing.T, in string) {
-		vars, err := ParseDotenv(in, none)
+		vars, err := ParseDotenv(in, none, nil)
 		if err != nil {
 			return
 		}
 		for _, v := range vars {
 			q := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", `\n`).Replace(v.Value)
-			back, err := ParseDotenv(v.Name+`="`+q+`"`, none)
+			back, err := ParseDotenv(v.Name+`="`+q+`"`, none, nil)
 			if err != nil || len(back) != 1 || back[0].Value != v.Value {
 				t.Fatalf("%q: value %q written as %q reads back %+v, %v", in, v.Value, q, back, err)
 			}

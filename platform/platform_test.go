@@ -35,7 +35,7 @@ line"`, "A", "multi\nline"},
 		{"A=mysql://u:p%40ss@db:3306/ezp?serverVersion=8.0&charset=utf8mb4", "A", "mysql://u:p%40ss@db:3306/ezp?serverVersion=8.0&charset=utf8mb4"},
 	}
 	for _, tt := range tests {
-		vars, err := ParseDotenv(tt.in, lookup)
+		vars, err := ParseDotenv(tt.in, lookup, nil)
 		if err != nil {
 			t.Errorf("ParseDotenv(%q): %v", tt.in, err)
 			continue
@@ -51,11 +51,11 @@ line"`, "A", "multi\nline"},
 		}
 	}
 	for _, bad := range []string{"A = 1", "A =1", "A= 1", "A=two words", "A='open", `A="open`, "A=$(id)", "1A=x", "A=${B", "A=${B:?err}"} {
-		if _, err := ParseDotenv(bad, lookup); err == nil {
+		if _, err := ParseDotenv(bad, lookup, nil); err == nil {
 			t.Errorf("ParseDotenv(%q) accepted", bad)
 		}
 	}
-	vars, _ := ParseDotenv("\n\nA=1\nB=\"x\ny\"\nC=3", lookup)
+	vars, _ := ParseDotenv("\n\nA=1\nB=\"x\ny\"\nC=3", lookup, nil)
 	if len(vars) != 3 || vars[0].Line != 3 || vars[1].Line != 4 || vars[2].Line != 6 {
 		t.Errorf("lines = %+v", vars)
 	}
@@ -107,6 +107,18 @@ func TestLoadOrder(t *testing.T) {
 	}
 	if v, _ := p.Lookup("C"); v.Value != "test" {
 		t.Errorf("C = %q, want test", v.Value)
+	}
+	// Expansion order (Dotenv::resolveVariables): the real environment, then this file, then
+	// earlier files.
+	root3 := writeFiles(t, map[string]string{
+		".env":       "H=env\nU=${H}\n",
+		".env.local": "A1=${H}\nH=local\nA2=${H}\nR=${REALV}\nREALV=file\nR2=${REALV}\n",
+	})
+	p, _ = Load(root3, []string{"REALV=real"})
+	for k, w := range map[string]string{"U": "env", "A1": "env", "A2": "local", "R": "real", "R2": "real", "REALV": "real"} {
+		if v, _ := p.Lookup(k); v.Value != w {
+			t.Errorf("%s = %q, want %q", k, v.Value, w)
+		}
 	}
 	// A file's expansion sees the real environment first.
 	root2 := writeFiles(t, map[string]string{".env": "HOST=file\nURL=mysql://u@${HOST}/db\n"})

@@ -83,11 +83,15 @@ func Load(root string, environ []string) (*Project, error) {
 		if err != nil {
 			return fmt.Errorf("project root: %w", err)
 		}
-		lookup := func(n string) (string, bool) {
+		realEnv := func(n string) (string, bool) {
+			v, ok := p.vars[n]
+			return v.Value, ok && real[n]
+		}
+		loaded := func(n string) (string, bool) {
 			v, ok := p.vars[n]
 			return v.Value, ok
 		}
-		vars, err := ParseDotenv(string(data), lookup)
+		vars, err := ParseDotenv(string(data), realEnv, loaded)
 		if err != nil {
 			return fmt.Errorf("project root: %s: %w", filepath.Join(root, name), err)
 		}
