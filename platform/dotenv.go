@@ -259,6 +259,9 @@ func (p *parser) expand(b *strings.Builder) error {
 			return p.errorf("missing } in ${%s%s…", name, op)
 		}
 		def := p.data[p.pos : p.pos+end]
+		if i := strings.IndexAny(def, `'"{$`); i >= 0 { // Symfony refuses them too
+			return p.errorf("unsupported character %q in the default value of $%s", def[i], name)
+		}
 		p.pos += end + 1
 		v, ok := p.resolve(name)
 		if !ok || v == "" {

@@ -50,7 +50,7 @@ line"`, "A", "multi\nline"},
 			t.Errorf("ParseDotenv(%q)[%s] = %q (found %v), want %q", tt.in, tt.name, got, found, tt.want)
 		}
 	}
-	for _, bad := range []string{"A = 1", "A =1", "A= 1", "A=two words", "A='open", `A="open`, "A=$(id)", "1A=x", "A=${B", "A=${B:?err}"} {
+	for _, bad := range []string{"A = 1", "A =1", "A= 1", "A=two words", "A='open", `A="open`, "A=$(id)", "1A=x", "A=${B", "A=${B:?err}", "A=${B:-$C}", "A=${B:-'x'}"} {
 		if _, err := ParseDotenv(bad, lookup, nil); err == nil {
 			t.Errorf("ParseDotenv(%q) accepted", bad)
 		}
