@@ -16,7 +16,8 @@ type Var struct {
 // ParseDotenv parses a dotenv file with the syntax of Symfony's Dotenv component
 // (symfony/dotenv Dotenv::parse): "NAME=value" lines, an optional "export " prefix, "#"
 // comments (whole lines, or after blanks following an unquoted value), single-quoted values
-// taken literally, double-quoted values with \" \\ \n \r \t \$ escapes spanning lines, and
+// taken literally, double-quoted values with \" \\ \n \r \$ escapes (any other backslash is
+// kept, as Symfony keeps "\t") spanning lines, and
 // $NAME, ${NAME}, ${NAME:-default} and ${NAME:=default} expansion in unquoted and double-quoted
 // parts. A variable is expanded, as Symfony's Dotenv::resolveVariables does, from the real
 // environment (real), else a value defined earlier in this file, else a value loaded from an
@@ -150,7 +151,9 @@ func (p *parser) value() (string, error) {
 				}
 			}
 		case '\\':
-			if p.pos+1 < len(p.data) && p.data[p.pos+1] != '\n' {
+			// Symfony unescapes \" \' \\ and \$ in unquoted values and keeps any other
+			// backslash (C:\path stays C:\path).
+			if p.pos+1 < len(p.data) && strings.IndexByte(`"'\$`, p.data[p.pos+1]) >= 0 {
 				b.WriteByte(p.data[p.pos+1])
 				p.pos += 2
 				continue
@@ -185,8 +188,6 @@ func (p *parser) doubleQuoted(b *strings.Builder) error {
 				b.WriteByte('\n')
 			case 'r':
 				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
 			case '"', '\\', '$':
 				b.WriteByte(n)
 			default:

@@ -27,6 +27,10 @@ func TestParseDotenv(t *testing.T) {
 		{"A=${NOPE:=set}\nB=$NOPE", "B", "set"},
 		{"A=x\nB=${A}y", "B", "xy"},
 		{"A=\\$REAL", "A", "$REAL"},
+		{`A=C:\path\to`, "A", `C:\path\to`},   // other backslashes stay (Symfony)
+		{`A=a\"b\\c`, "A", `a"b\c`},           //
+		{`A="tab\tstays"`, "A", `tab\tstays`}, // Symfony converts only \n and \r
+		{`A="cr\r"`, "A", "cr\r"},
 		{`A="multi
 line"`, "A", "multi\nline"},
 		{"A=", "A", ""},
