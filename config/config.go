@@ -23,6 +23,7 @@ import (
 
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/ezsettings"
+	"github.com/ezdfsd/ezdfsd/platform"
 )
 
 // ErrHelp is returned (wrapped) by Load when the arguments ask for help (-h, --help); the
@@ -100,6 +101,9 @@ type S3 struct {
 	Region string
 	// Endpoint overrides the AWS endpoint (MinIO, versitygw, ...); "" = AWS.
 	Endpoint string
+	// Prefix is the platform profile's Flysystem adapter prefix (see dfs.FlysystemKey); the
+	// legacy profile's keys are the cluster names and ignore it.
+	Prefix string
 	// PathStyle forces path-style addressing (needed by most S3-compatible servers).
 	PathStyle bool
 	// AccessKeyID and SecretAccessKey are static credentials (both secret); empty = the AWS
@@ -122,6 +126,11 @@ type Config struct {
 	MetricsListen string
 	// EZRoot is the eZ Publish legacy root whose settings were read ("" = none).
 	EZRoot string
+	// ProjectRoot is the eZ Platform / Ibexa Symfony project root that was read ("" = none).
+	ProjectRoot string
+	// Profile is the serving rules: dfs.ProfileLegacy or dfs.ProfilePlatform (Load resolves
+	// "auto").
+	Profile string
 	// ConfigFile is the ezdfsd config file read ("" = none).
 	ConfigFile string
 
@@ -217,10 +226,13 @@ type Config struct {
 
 	// Site is the eZ install that was read (nil without EZRoot).
 	Site *ezsettings.Site
+	// Project is the Symfony project that was read (nil without ProjectRoot).
+	Project *platform.Project
 	// Warnings are non-fatal remarks from Load (e.g. unknown EZDFSD_* variables).
 	Warnings []string
 
-	sources map[string]Source
+	sources    map[string]Source
+	projectErr error // a project-root value this build cannot use (PostgreSQL), for Validate
 }
 
 // Source returns where the effective value of the named setting (flag name) came from.
@@ -345,6 +357,24 @@ func Load(args, environ []string) (*Config, error) {
 		}
 	}
 
+	// Symfony project root (eZ Platform / Ibexa): flag > env > file, mapped at the eZ level.
+	if a, ok := highest(levels, "project-root"); ok && a.value != "" {
+		p, err := platform.Load(a.value, environ)
+		if err != nil {
+			return nil, fmt.Errorf("config: project-root (%s): %w", a.src, err)
+		}
+		c.Project = p
+		c.Warnings = append(c.Warnings, p.Warnings...)
+		projAssigns, deferred, err := fromProject(p)
+		c.projectErr = deferred // Validate reports it, so that `ezdfsd config` still shows the rest
+		if err != nil {
+			return nil, fmt.Errorf("config: project-root (%s): %w", a.src, err)
+		}
+		for _, pa := range projAssigns {
+			add(FromEZ, pa.name, pa.assignment)
+		}
+	}
+
 	// Resolve every setting at its highest level.
 	var errs []error
 	for i := range table {
@@ -383,6 +413,9 @@ func Load(args, environ []string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", redactError(c, c.withWarnings(err)))
 	}
 	c.resolveAuto()
+	if err := c.resolveProfile(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	if err := c.resolveMemcachedFrom(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

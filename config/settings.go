@@ -148,6 +148,8 @@ var table = withEnv([]setting{
 	str("listen", "127.0.0.1:8081", "server", "address (host:port) serving cluster files", func(c *Config) *string { return &c.Listen }),
 	str("metrics-listen", "127.0.0.1:9181", "server", `address serving /metrics, /healthz and /readyz ("" = off)`, func(c *Config) *string { return &c.MetricsListen }),
 	str("ez-root", "", "server", "eZ Publish legacy root to read config.php, config.cluster.php and settings/ from", func(c *Config) *string { return &c.EZRoot }),
+	str("project-root", "", "server", "eZ Platform / Ibexa Symfony project root to read .env* (DFS_DATABASE_URL, DFS_NFS_PATH) and composer.lock (DFS table) from", func(c *Config) *string { return &c.ProjectRoot }),
+	enum("profile", "auto", "server", "serving rules: legacy (index_cluster.php) or platform (eZ Platform / Ibexa StreamFileListener); auto = platform when project-root is set, else legacy", []string{"auto", dfs.ProfileLegacy, dfs.ProfilePlatform}, func(c *Config) *string { return &c.Profile }),
 	str("config", "", "server", "ezdfsd config file (key = value lines; flag names as keys)", func(c *Config) *string { return &c.ConfigFile }),
 
 	// Metadata.
@@ -181,6 +183,7 @@ var table = withEnv([]setting{
 	str("s3-bucket", "", "storage", "S3 bucket; dfsamazons3.ini Bucket", func(c *Config) *string { return &c.S3.Bucket }),
 	str("s3-region", "", "storage", "S3 region; dfsamazons3.ini Region", func(c *Config) *string { return &c.S3.Region }),
 	str("s3-endpoint", "", "storage", "S3 endpoint URL for S3-compatible servers (\"\" = AWS)", func(c *Config) *string { return &c.S3.Endpoint }),
+	str("s3-prefix", "", "storage", `profile platform: the awss3v3 Flysystem adapter's prefix; object key = prefix + "/" + the name after var/<site>/storage/ (profile legacy: key = name)`, func(c *Config) *string { return &c.S3.Prefix }),
 	boolean("s3-path-style", false, "storage", "use path-style S3 addressing", func(c *Config) *bool { return &c.S3.PathStyle }),
 	secret(str("s3-access-key-id", "", "storage", "S3 access key id (\"\" = AWS default credential chain); AccessKeyID", func(c *Config) *string { return &c.S3.AccessKeyID })),
 	secret(str("s3-secret-access-key", "", "storage", "S3 secret access key; SecretAccessKey", func(c *Config) *string { return &c.S3.SecretAccessKey })),

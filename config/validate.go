@@ -45,9 +45,14 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if c.projectErr != nil {
+		bad("project-root", "%v", c.projectErr)
+	}
 	switch c.Metadata {
 	case "auto": // no database setting anywhere (see resolveAuto)
-		bad("metadata", "%s", c.noDatabase())
+		if c.projectErr == nil { // a PostgreSQL DFS_DATABASE_URL was given: that is the error
+			bad("metadata", "%s", c.noDatabase())
+		}
 	case "mysql":
 		if c.DSN != "" {
 			if _, err := mysql.ParseDSN(c.DSN); err != nil {
@@ -195,6 +200,9 @@ func (c *Config) howToChange(name string) string {
 	case FromFile:
 		return "fix line " + src.Where + " of the --config file"
 	case FromEZ:
+		if c.Project != nil && strings.HasPrefix(src.Where, c.Project.Root) {
+			return fmt.Sprintf("fix %s in the Symfony project, or override it with --%s", src.Where, name)
+		}
 		return fmt.Sprintf("fix %s in the eZ install %s, or override it with --%s", src.Where, c.EZRoot, name)
 	}
 	return fmt.Sprintf("set it with --%s, %s or %q in the --config file", name, s.env, name+" = ...")
@@ -205,6 +213,10 @@ func (c *Config) noMountPoint() string {
 	why := "every name no path-backend rule sends to S3 is served from the mount point (" + dfs.MountPointBackend + ")"
 	if c.DefaultBackend != dfs.MountPointBackend {
 		why = "a path-backend rule sends names to the mount point (" + dfs.MountPointBackend + ")"
+	}
+	if c.Project != nil {
+		return fmt.Sprintf("no mount point: DFS_NFS_PATH is set neither in the environment nor in %s (read: %s); pass --mount-point DIR (the directory Ibexa's NFS adapter writes var/ under); %s",
+			c.Project.Root, strings.Join(c.Project.Files, ", "), why)
 	}
 	if c.Site == nil {
 		return "no mount point: pass --mount-point DIR (or EZDFSD_MOUNT_POINT, or \"mount-point = DIR\" in --config), " +
@@ -218,6 +230,10 @@ func (c *Config) noMountPoint() string {
 func (c *Config) noDatabase() string {
 	var b strings.Builder
 	b.WriteString("no database settings, so there are no ezdfsfile rows to serve")
+	if c.Project != nil {
+		fmt.Fprintf(&b, " (DFS_DATABASE_URL is set neither in the environment nor in %s's %s; Ibexa's clustering setup defines it in .env.local, e.g. DFS_DATABASE_URL=mysql://user:password@host:3306/dbname)",
+			c.Project.Root, strings.Join(c.Project.Files, ", "))
+	}
 	if c.Site != nil {
 		fmt.Fprintf(&b, " (no CLUSTER_STORAGE_HOST, _USER, _PASS or _DB is defined in %s, and [eZDFSClusteringSettings] DBHost, DBName, DBUser and DBPassword are not set in %s)",
 			c.defineFiles(), c.fileINIFiles())

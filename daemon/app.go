@@ -104,6 +104,7 @@ func httpConfig(cfg *config.Config) httpserve.Config {
 	hc.MissingRetryDelay = cfg.MissingRetryDelay
 	hc.RetryAfter = cfg.RetryAfter
 	hc.AccessLog = cfg.AccessLog
+	hc.Profile = cfg.Profile
 	return hc
 }
 
@@ -235,13 +236,23 @@ func (a *App) openStorage(ctx context.Context) ([]ops.Check, error) {
 			if err != nil {
 				return nil, fmt.Errorf("s3 backend: %w", err)
 			}
-			a.backends[class] = b
+			a.backends[class] = s3Keys(cfg, b)
 			checks = append(checks, ops.Check{Name: "s3", Critical: true, Probe: b.Ping})
 		default:
 			return nil, fmt.Errorf("unknown DFS backend class %q (ezdfsd serves %s and %s)", class, dfs.MountPointBackend, dfs.S3Backend)
 		}
 	}
 	return checks, nil
+}
+
+// s3Keys gives the platform profile's S3 backend the awss3v3 adapter's keys (prefix + SPI id,
+// dfs.FlysystemKey); the legacy profile's keys are the cluster names.
+func s3Keys(cfg *config.Config, b *s3.S3) storage.Backend {
+	if cfg.Profile != dfs.ProfilePlatform {
+		return b
+	}
+	prefix := cfg.S3.Prefix
+	return storage.Keyed{Backend: b, Key: func(name string) string { return dfs.FlysystemKey(prefix, name) }}
 }
 
 func s3Config(cfg *config.Config) s3.Config {

@@ -52,6 +52,7 @@ func Import(ctx context.Context, cfg *config.Config, logger *slog.Logger, root, 
 		Targets:  targets,
 		Tables:   cfg.Tables(),
 		Dispatch: cfg.Dispatch(),
+		Profile:  cfg.Profile,
 		Logger:   a.logger,
 	}
 	return im.Run(ctx, root, dir)

@@ -55,6 +55,15 @@ type Config struct {
 	// MaxRanges is the most range-specs a Range header may hold; with more, the whole
 	// representation is sent (0 = DefaultMaxRanges). Overlapping or adjacent ranges are coalesced.
 	MaxRanges int
+	// Profile is the product whose serving rules apply: "" or dfs.ProfileLegacy for
+	// index_cluster.php, dfs.ProfilePlatform for the eZ Platform / Ibexa application. The
+	// platform profile (spec §4.3) takes names from the raw path without URL decoding
+	// (dfs.NameFromPathInfo), applies StrictExpiry, sends the datatype as Content-Type verbatim
+	// (BinaryStreamResponse replaces Response::prepare, so no charset is appended; ibexa/core
+	// @b9295936 src/bundle/IO/BinaryStreamResponse.php:138-141) and sends "Cache-Control: public"
+	// (BinaryStreamResponse.php:55) unless CacheControl asks for a max-age. The other headers
+	// follow the fields as in legacy: set PoweredBy, ServedBy and Expires off for the app's set.
+	Profile string
 	// AccessLog logs one Info line per request (method, path, status, bytes, duration, backend,
 	// request id) through the handler's logger.
 	AccessLog bool

@@ -10,6 +10,7 @@
 package httpserve
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -53,6 +54,9 @@ type Handler struct {
 	retryAfter   []string
 	cacheControl []string
 
+	nameOf  func(target string) (string, error) // dfs.NameRule(cfg.Profile)
+	rawType bool                                // platform: Content-Type is the datatype verbatim
+
 	idPrefix string
 	idSeq    atomic.Uint64
 
@@ -81,6 +85,10 @@ func New(cfg Config, routing Routing, store metadata.Store, backends map[string]
 		}
 	}
 	cfg = cfg.withDefaults()
+	platform := cfg.Profile == dfs.ProfilePlatform
+	if platform {
+		cfg.StrictExpiry = true // LegacyDFSCluster.php:132-133: expired != true AND mtime > 0
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -101,6 +109,8 @@ func New(cfg Config, routing Routing, store metadata.Store, backends map[string]
 		idPrefix:   hex.EncodeToString(seed[:]) + "-",
 		now:        time.Now,
 		sleep:      sleepCtx,
+		nameOf:     dfs.NameRule(cfg.Profile),
+		rawType:    platform,
 	}
 	if cfg.ServedBy != "" {
 		h.servedBy = []string{cfg.ServedBy}
@@ -115,6 +125,8 @@ func New(cfg Config, routing Routing, store metadata.Store, backends map[string]
 	}
 	if cfg.CacheControl {
 		h.cacheControl = []string{"public, max-age=" + strconv.FormatInt(int64(cfg.ExpiryTimeout/time.Second), 10)}
+	} else if platform {
+		h.cacheControl = []string{"public"} // BinaryStreamResponse.php:55 setPublic()
 	}
 	return h, nil
 }
@@ -281,7 +293,7 @@ func (x *exchange) serve() {
 		return
 	}
 	target := requestTarget(x.r)
-	name, err := dfs.NameFromTarget(target)
+	name, err := h.nameOf(target)
 	if err != nil {
 		x.notFound(displayName(target))
 		return
@@ -398,6 +410,9 @@ func (x *exchange) serveBytes(obj storage.Object, row metadata.File, v validator
 	h := x.h
 	size := row.Size
 	ctype := contentType(row.Datatype)
+	if h.rawType {
+		ctype = cmp.Or(row.Datatype, "application/octet-stream") // BinaryStreamResponse.php:141
+	}
 
 	var ranges []byteRange
 	if h.cfg.Ranges && x.r.Method == http.MethodGet {

@@ -45,6 +45,10 @@ type Importer struct {
 	Tables dfs.Tables
 	// Dispatch chooses the backend per name.
 	Dispatch dfs.Dispatch
+	// Profile is the product whose rows are written: "" or dfs.ProfileLegacy as eZ Publish
+	// legacy's clusterize.php, dfs.ProfilePlatform as the eZ Platform / Ibexa metadata handler
+	// (PlatformScope, and no -1/expired rewrite of a zero mtime).
+	Profile string
 	// Logger receives one line per failed file; nil discards.
 	Logger *slog.Logger
 }
@@ -151,7 +155,11 @@ func (im *Importer) importFile(ctx context.Context, srcPath, name string) (size 
 		Size:     st.Size(),
 		MTime:    st.ModTime().Unix(),
 	}
-	if row.MTime <= 0 { // eZ's _store(): a zero or unknown filemtime becomes -1
+	if im.Profile == dfs.ProfilePlatform {
+		// LegacyDFSCluster::create writes the mtime as given and never sets expired
+		// (ibexa/core @b9295936 src/lib/IO/IOMetadataHandler/LegacyDFSCluster.php:54-78).
+		row.Scope = PlatformScope(name)
+	} else if row.MTime <= 0 { // eZ's _store(): a zero or unknown filemtime becomes -1
 		row.MTime = -1
 		row.Expired = true
 	}
@@ -222,6 +230,23 @@ func Scope(name string) string {
 	default:
 		return "UNKNOWN_SCOPE"
 	}
+}
+
+// PlatformScope returns the scope the eZ Platform / Ibexa metadata handler writes: from the
+// first segment of the SPI id (the name without var/<site>/storage/), "images" gives image,
+// "original" binaryfile, anything else UNKNOWN_SCOPE, so images-versioned is UNKNOWN_SCOPE
+// (ibexa/core @b9295936 src/lib/IO/IOMetadataHandler/LegacyDFSCluster.php:197-204). Its
+// name_trunk is the name itself, which sqlstore.NameTrunk gives for these scopes.
+func PlatformScope(name string) string {
+	id := dfs.FlysystemKey("", name)
+	first, _, _ := strings.Cut(id, "/")
+	switch first {
+	case "images":
+		return "image"
+	case "original":
+		return "binaryfile"
+	}
+	return "UNKNOWN_SCOPE"
 }
 
 // extTypes are the datatypes eZ itself records for common extensions (eZMimeType, ezjscore); the

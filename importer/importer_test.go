@@ -171,3 +171,51 @@ func TestScope(t *testing.T) {
 		}
 	}
 }
+
+// TestImportPlatformRows checks that the platform profile writes rows as the eZ Platform / Ibexa
+// metadata handler does: one table, scope from the SPI id's first segment, the mtime as it is.
+func TestImportPlatformRows(t *testing.T) {
+	ctx := context.Background()
+	src, mnt := t.TempDir(), t.TempDir()
+	mtime := time.Unix(1700000000, 0)
+	files := map[string]string{
+		"var/site/storage/images/3/6/1-1-eng-GB/pic.png":                "image",
+		"var/site/storage/images/_aliases/large/3/6/1-1-eng-GB/pic.png": "image",
+		"var/site/storage/images-versioned/3/6/pic.png":                 "UNKNOWN_SCOPE",
+		"var/site/storage/original/application/doc.pdf":                 "binaryfile",
+	}
+	for name := range files {
+		writeFile(t, src, name, pngBytes(t), mtime)
+	}
+	epoch := "var/site/storage/images/0/epoch.png"
+	writeFile(t, src, epoch, pngBytes(t), time.Unix(0, 0))
+	tables := dfs.PlatformTables(dfs.IbexaTable)
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "m.sqlite"), sqlstore.Config{Tables: tables.Names()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	mp, err := mountpoint.New(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Close()
+	im := &importer.Importer{Rows: store, Existing: store, Tables: tables, Profile: dfs.ProfilePlatform,
+		Targets: map[string]importer.Target{dfs.MountPointBackend: {Writer: mp, Backend: mp}}}
+	if rep, err := im.Run(ctx, src, "var"); err != nil || rep.Imported != len(files)+1 {
+		t.Fatalf("run: %s, %v", rep, err)
+	}
+	for name, scope := range files {
+		row, err := store.Lookup(ctx, metadata.Key{Table: dfs.IbexaTable, Name: name})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if row.Scope != scope || row.Expired || row.MTime != mtime.Unix() || row.Datatype != "image/png" {
+			t.Errorf("%s: row %+v, want scope %s, mtime %d, not expired", name, row, scope, mtime.Unix())
+		}
+	}
+	// The app writes a zero mtime as it is (and its own rule then hides the row); legacy's -1 is not applied.
+	if row, err := store.Lookup(ctx, metadata.Key{Table: dfs.IbexaTable, Name: epoch}); err != nil || row.MTime != 0 || row.Expired {
+		t.Errorf("epoch file: %+v, %v; want mtime 0, not expired", row, err)
+	}
+}

@@ -44,10 +44,16 @@ type varnish struct {
 // until the test ends (stopped by the pid in its -P file).
 func startVarnish(t *testing.T, filesAddr, metricsAddr string, appPort int) *varnish {
 	t.Helper()
+	return startShippedVarnish(t, "ezdfsd.vcl", filesAddr, metricsAddr, appPort)
+}
+
+// startShippedVarnish is startVarnish with another shipped VCL of deploy/varnish.
+func startShippedVarnish(t *testing.T, file, filesAddr, metricsAddr string, appPort int) *varnish {
+	t.Helper()
 	if _, err := exec.LookPath("varnishd"); err != nil {
 		t.Fatalf("varnishd not installed (scripts/services.sh installs it): %v", err)
 	}
-	src, err := os.ReadFile("../deploy/varnish/ezdfsd.vcl")
+	src, err := os.ReadFile("../deploy/varnish/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +64,7 @@ func startVarnish(t *testing.T, filesAddr, metricsAddr string, appPort int) *var
 		{`.port = "8080";`, `.port = "` + strconv.Itoa(appPort) + `";`},
 	} {
 		if n := strings.Count(vcl, r.from); n != 1 {
-			t.Fatalf("deploy/varnish/ezdfsd.vcl: %d occurrences of %s, want exactly 1 (see deploy/README.md, Varnish ports)", n, r.from)
+			t.Fatalf("deploy/varnish/%s: %d occurrences of %s, want exactly 1 (see deploy/README.md, Varnish ports)", file, n, r.from)
 		}
 		vcl = strings.Replace(vcl, r.from, r.to, 1)
 	}

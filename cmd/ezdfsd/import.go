@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"github.com/ezdfsd/ezdfsd/config"
@@ -68,6 +69,12 @@ func runImport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	}
 	return withConfig("import", rest, environ, stdout, stderr, func(cfg *config.Config, logger *slog.Logger) int {
 		root := cfg.EZRoot
+		if cfg.ProjectRoot != "" && root == "" {
+			// Ibexa's local files live under the web root: io.root_dir is
+			// %webroot_dir%/$var_dir$/$storage_dir$, webroot_dir %kernel.project_dir%/public
+			// (ibexa/core @b9295936 src/bundle/Core/Resources/config/default_settings.yml:3, 107).
+			root = filepath.Join(cfg.ProjectRoot, "public")
+		}
 		if root == "" {
 			root = "."
 		}
