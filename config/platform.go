@@ -9,16 +9,14 @@ import (
 	"github.com/ezdfsd/ezdfsd/platform"
 )
 
-// errNoPostgres is what a PostgreSQL DFS_DATABASE_URL gives until this build has a PostgreSQL
-// metadata store (see usePostgres).
-var errNoPostgres = errors.New("PostgreSQL metadata is not supported by this build")
-
 // usePostgres maps a PostgreSQL DFS_DATABASE_URL (already converted to a libpq/pgx URL) onto
-// the PostgreSQL metadata settings (metadata=postgres, postgres-url). This build has no
-// PostgreSQL store, so it refuses; it is the one place to switch on when the store lands.
+// the PostgreSQL metadata settings: metadata=postgres and postgres-url, both from the line of the
+// project's file that gave it.
 func usePostgres(pgURL string, src Source) ([]namedAssignment, error) {
-	_ = pgURL
-	return nil, fmt.Errorf("DFS_DATABASE_URL (%s) names a PostgreSQL database: %w; give --mysql-dsn or the db-* settings of a MySQL/MariaDB copy", src, errNoPostgres)
+	return []namedAssignment{
+		{"metadata", assignment{"postgres", src}},
+		{"postgres-url", assignment{pgURL, src}},
+	}, nil
 }
 
 // fromProject maps a Symfony project root's variables onto ezdfsd settings, each with its

@@ -128,12 +128,6 @@ func TestProjectRootErrors(t *testing.T) {
 		{name: "both roots", args: func(t *testing.T) []string {
 			return []string{"--project-root", symfonyProject(t, "", "v5.0.0"), "--ez-root", "testdata/ezroot"}
 		}, loadErr: "choose the one whose cluster this daemon serves with --profile legacy or --profile platform"},
-		{name: "postgresql URL", args: func(t *testing.T) []string {
-			return []string{"--project-root", symfonyProject(t, "DFS_DATABASE_URL=postgresql://u:pw123@db:5432/ibexa?serverVersion=15&charset=utf8\n", "v5.0.0")}
-		}, valErr: "DFS_DATABASE_URL (ez:"},
-		{name: "pgsql URL", args: func(t *testing.T) []string {
-			return []string{"--project-root", symfonyProject(t, "DFS_DATABASE_URL=pgsql://u:pw123@db/ibexa\n", "v5.0.0")}
-		}, valErr: "PostgreSQL metadata is not supported by this build"},
 		{name: "unknown scheme", args: func(t *testing.T) []string {
 			return []string{"--project-root", symfonyProject(t, "DFS_DATABASE_URL=oracle://u:pw123@db/x\n", "v5.0.0")}
 		}, loadErr: `/.env.local:1): unsupported scheme "oracle"`},
@@ -170,5 +164,28 @@ func TestProjectRootErrors(t *testing.T) {
 				t.Errorf("error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// TestProjectRootPostgres: a PostgreSQL DFS_DATABASE_URL (each of Doctrine's schemes) selects the
+// PostgreSQL store with the URL converted for pgx, both sourced from the .env line.
+func TestProjectRootPostgres(t *testing.T) {
+	for _, url := range []string{"postgresql://u:pw123@db:5432/ibexa?serverVersion=15&charset=utf8", "pgsql://u:pw123@db:5432/ibexa"} {
+		c, err := Load([]string{"--project-root", symfonyProject(t, "DFS_DATABASE_URL="+url+"\n", "v5.0.0")}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%s: Validate: %v", url, err)
+		}
+		if c.Metadata != "postgres" || !strings.HasPrefix(c.PostgresURL, "postgres://u:pw123@db:5432/ibexa") {
+			t.Errorf("%s: metadata %q, postgres-url %q; want postgres and the converted URL", url, c.Metadata, c.PostgresURL)
+		}
+		if src := c.Source("postgres-url").String(); !strings.Contains(src, ".env.local:1") {
+			t.Errorf("%s: postgres-url source %q, want the .env.local line", url, src)
+		}
+		if dsn, ok := c.MySQLDSN(); ok {
+			t.Errorf("%s: a MySQL DSN %q is built too", url, dsn)
+		}
 	}
 }

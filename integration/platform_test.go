@@ -30,15 +30,19 @@ const (
 
 // symfonyRoot writes a Symfony project root as an Ibexa DXP 5 install has it: .env from the
 // recipe (a placeholder DFS_DATABASE_URL), .env.local with the site's real one and DFS_NFS_PATH,
-// and a composer.lock naming ibexa/core v5.0.3 (so the table is ibexa_dfs_file).
-func symfonyRoot(t *testing.T, db dbParts, nfs string) string {
+// and a composer.lock naming ibexa/core v5.0.3 (so the table is ibexa_dfs_file). scheme is the
+// Doctrine URL scheme of the site's database ("mysql", "postgresql").
+func symfonyRoot(t *testing.T, scheme string, db dbParts, nfs string) string {
 	t.Helper()
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, ".env"), []byte("# recipe defaults\nAPP_ENV=dev\nAPP_SECRET=x\n"+
 		"DATABASE_NAME=ibexa\nDFS_DATABASE_URL=mysql://root:root@localhost:3306/${DATABASE_NAME}?serverVersion=8.0&charset=utf8mb4\n"+
 		"DFS_NFS_PATH=/mnt/not-here\n"))
-	u := url.URL{Scheme: "mysql", User: url.UserPassword(db.User, db.Pass), Host: db.Host + ":" + strconv.Itoa(db.Port), Path: "/" + db.Name,
+	u := url.URL{Scheme: scheme, User: url.UserPassword(db.User, db.Pass), Host: db.Host + ":" + strconv.Itoa(db.Port), Path: "/" + db.Name,
 		RawQuery: "serverVersion=mariadb-10.11.0&charset=utf8mb4"}
+	if scheme != "mysql" {
+		u.RawQuery = "serverVersion=15&charset=utf8"
+	}
 	writeFile(t, filepath.Join(root, ".env.local"), []byte("APP_ENV=prod\nDFS_DATABASE_URL=\""+u.String()+"\"\nexport DFS_NFS_PATH='"+nfs+"' # NFS\n"))
 	writeFile(t, filepath.Join(root, "composer.lock"), []byte(`{"packages":[{"name":"ibexa/core","version":"v5.0.3"}],"packages-dev":[]}`))
 	return root
@@ -140,14 +144,21 @@ func checkPlatformAnswers(t *testing.T, base string) {
 	}
 }
 
-// platformStore creates ibexa_dfs_file in the test database and writes the rows.
+// platformStore creates ibexa_dfs_file in the test database (MariaDB dsn) and writes the rows.
 func platformStore(t *testing.T, dsn string, rows []platformRow) {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqlstore.OpenMySQL(ctx, dsn, sqlstore.Config{Tables: []string{dfs.IbexaTable}}, nil)
+	s, err := sqlstore.OpenMySQL(context.Background(), dsn, sqlstore.Config{Tables: []string{dfs.IbexaTable}}, nil)
 	if err != nil {
 		t.Fatalf("open MariaDB: %v", err)
 	}
+	putPlatformRows(t, s, rows)
+}
+
+// putPlatformRows creates ibexa_dfs_file in s's database and writes the rows; s is closed when
+// the test ends.
+func putPlatformRows(t *testing.T, s *sqlstore.Store, rows []platformRow) {
+	t.Helper()
+	ctx := context.Background()
 	t.Cleanup(func() { s.Close() })
 	if err := s.CreateSchema(ctx); err != nil {
 		t.Fatal(err)
@@ -171,10 +182,33 @@ func TestPlatformProfileFromSymfonyProject(t *testing.T) {
 	for _, r := range rows {
 		writeFile(t, filepath.Join(nfs, filepath.FromSlash(r.name)), r.data)
 	}
-	root := symfonyRoot(t, splitDSN(t, dsn), nfs)
+	root := symfonyRoot(t, "mysql", splitDSN(t, dsn), nfs)
 	d := testkit.StartDaemon(t, []string{"--project-root", root, "--listen", "127.0.0.1:0", "--metrics-listen", ""}, nil)
 	if d.Cfg.Profile != dfs.ProfilePlatform || d.Cfg.Table != dfs.IbexaTable || d.Cfg.MountPoint != nfs || d.Cfg.DB.Name != splitDSN(t, dsn).Name {
 		t.Fatalf("project settings not used: profile=%s table=%s mount=%s db=%s", d.Cfg.Profile, d.Cfg.Table, d.Cfg.MountPoint, d.Cfg.DB.Name)
+	}
+	checkPlatformAnswers(t, d.URL)
+}
+
+// TestPlatformProfileFromSymfonyProjectPostgres is the same with the site's DFS database on
+// PostgreSQL: DFS_DATABASE_URL=postgresql://… in .env.local selects the PostgreSQL store.
+func TestPlatformProfileFromSymfonyProjectPostgres(t *testing.T) {
+	u := testenv.PostgresDatabase(t)
+	s, err := sqlstore.OpenPostgres(context.Background(), u, sqlstore.Config{Tables: []string{dfs.IbexaTable}}, nil)
+	if err != nil {
+		t.Fatalf("open PostgreSQL: %v", err)
+	}
+	nfs := t.TempDir()
+	rows := platformRows()
+	putPlatformRows(t, s, rows)
+	for _, r := range rows {
+		writeFile(t, filepath.Join(nfs, filepath.FromSlash(r.name)), r.data)
+	}
+	db := splitPostgresURL(t, u)
+	root := symfonyRoot(t, "postgresql", db, nfs)
+	d := testkit.StartDaemon(t, []string{"--project-root", root, "--listen", "127.0.0.1:0", "--metrics-listen", ""}, nil)
+	if d.Cfg.Profile != dfs.ProfilePlatform || d.Cfg.Metadata != "postgres" || d.Cfg.Table != dfs.IbexaTable {
+		t.Fatalf("project settings not used: profile=%s metadata=%s table=%s", d.Cfg.Profile, d.Cfg.Metadata, d.Cfg.Table)
 	}
 	checkPlatformAnswers(t, d.URL)
 }
@@ -202,7 +236,7 @@ func TestPlatformProfileS3(t *testing.T) {
 		Body: bytes.NewReader([]byte("legacy"))}); err != nil {
 		t.Fatal(err)
 	}
-	root := symfonyRoot(t, splitDSN(t, dsn), t.TempDir())
+	root := symfonyRoot(t, "mysql", splitDSN(t, dsn), t.TempDir())
 	environ := []string{
 		"EZDFSD_DEFAULT_BACKEND=" + dfs.S3Backend, "EZDFSD_S3_BUCKET=" + bucket, "EZDFSD_S3_PREFIX=/site-prefix/",
 		"EZDFSD_S3_ENDPOINT=" + srv.Endpoint, "EZDFSD_S3_PATH_STYLE=true", "EZDFSD_S3_REGION=us-east-1",
