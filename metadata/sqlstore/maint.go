@@ -1,0 +1,211 @@
+package sqlstore
+
+// The maintenance queries (ezdfsd fsck, purge, and later migrate): keyset pages over a whole
+// table, and the per-row locked purge and repair. Every SQL text of these commands is built
+// here, from the dialect, so a new dialect only has to be taught this file.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Row is one whole row of a metadata table, as the maintenance commands read it.
+type Row struct {
+	// Name is the name column, as stored.
+	Name string
+	// NameHash is the name_hash column, as stored (the primary key).
+	NameHash string
+	// Scope is eZ's file category.
+	Scope string
+	// Size is the size recorded at store time.
+	Size int64
+	// MTime is the mtime column; negative for a deleted file.
+	MTime int64
+	// Expired mirrors the expired column.
+	Expired bool
+	// Skip marks a row that Page returned only to carry the keyset forward: it matched the
+	// filter's SQL but not its exact byte prefix. Callers ignore it apart from its NameHash.
+	Skip bool
+}
+
+// Deleted reports whether eZ has deleted the row's file: a negative mtime or expired = 1.
+func (r Row) Deleted() bool { return r.MTime < 0 || r.Expired }
+
+// PageFilter restricts a Page. The zero value selects every row.
+type PageFilter struct {
+	// ExpiredOnly selects rows with expired = 1.
+	ExpiredOnly bool
+	// Scopes, when not empty, selects rows whose scope is one of these.
+	Scopes []string
+	// NamePrefix, when not empty, selects rows whose name starts with it.
+	NamePrefix string
+	// MTimeBefore, when not zero, selects rows whose original mtime (ABS(mtime)) is below it.
+	MTimeBefore int64
+}
+
+// where returns the SQL condition (without WHERE) and its arguments.
+func (f PageFilter) where() (string, []any) {
+	var conds []string
+	var args []any
+	if f.ExpiredOnly {
+		conds = append(conds, "expired = 1")
+	}
+	if len(f.Scopes) > 0 {
+		conds = append(conds, "scope IN (?"+strings.Repeat(", ?", len(f.Scopes)-1)+")")
+		for _, s := range f.Scopes {
+			args = append(args, s)
+		}
+	}
+	if f.NamePrefix != "" {
+		// LIKE may ignore case (MySQL's _ci collations, SQLite's ASCII rule): a superset,
+		// which Page narrows to the exact byte prefix.
+		conds = append(conds, "name LIKE ? ESCAPE '!'")
+		args = append(args, likeEscaper.Replace(f.NamePrefix)+"%")
+	}
+	if f.MTimeBefore != 0 {
+		conds = append(conds, "ABS(mtime) < ?")
+		args = append(args, f.MTimeBefore)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
+
+const rowColumns = "name, name_hash, scope, size, mtime, expired"
+
+func scanRow(sc interface{ Scan(...any) error }) (Row, error) {
+	var (
+		r       Row
+		size    uint64
+		expired int64
+	)
+	if err := sc.Scan(&r.Name, &r.NameHash, &r.Scope, &size, &r.MTime, &expired); err != nil {
+		return Row{}, err
+	}
+	r.Size = int64(size)
+	r.Expired = expired != 0
+	return r, nil
+}
+
+// Page returns at most limit rows of table whose name_hash sorts after after (all rows when
+// after is ""), in name_hash order, that match f: one keyset query,
+// WHERE name_hash > ? ... ORDER BY name_hash LIMIT n, which costs the same on the last page as on
+// the first and skips no row when earlier rows are deleted meanwhile (OFFSET paging does).
+// Pass the NameHash of the last row returned as the next after; fewer than limit rows means the
+// end. It uses the caller's ctx, not Config.QueryTimeout: a page of a big table may take longer.
+func (s *Store) Page(ctx context.Context, table, after string, limit int, f PageFilter) ([]Row, error) {
+	if _, ok := s.tables[table]; !ok {
+		return nil, fmt.Errorf("sqlstore: page of %w: %q", ErrUnknownTable, table)
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("sqlstore: page of %s: limit %d <= 0", table, limit)
+	}
+	cond, args := f.where()
+	q := "SELECT " + rowColumns + " FROM " + s.dialect.quote(table) + " WHERE name_hash > ?"
+	if cond != "" {
+		q += " AND " + cond
+	}
+	q += " ORDER BY name_hash LIMIT ?"
+	args = append([]any{after}, append(args, limit)...)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.dbError(ctx, "page of "+table, err)
+	}
+	defer rows.Close()
+	out := make([]Row, 0, limit)
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, s.dbError(ctx, "page of "+table, err)
+		}
+		if !strings.HasPrefix(r.Name, f.NamePrefix) {
+			// Keep the last hash so the caller's keyset moves on past it.
+			r.Skip = true
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.dbError(ctx, "page of "+table, err)
+	}
+	return out, nil
+}
+
+// ErrNotExpired means PurgeRow found the row gone or no longer expired (eZ re-created or
+// refreshed the name meanwhile): nothing was removed.
+var ErrNotExpired = errors.New("sqlstore: row no longer expired")
+
+// PurgeRow removes the expired row of nameHash in table for good, with removeBytes run while
+// the row is locked: in one transaction it locks the row (SELECT ... FOR UPDATE on MySQL; on
+// SQLite a first write takes the database's write lock), checks that it is still expired,
+// calls removeBytes with it, deletes the row, and commits. eZ's store (spec §10.1) upserts the
+// row with expired = 0 and writes the bytes inside one transaction, so it either waits for this
+// one to commit (and then writes a new row and new bytes) or has committed first (and the row
+// is then no longer expired): the bytes of a name eZ has just re-created are never removed.
+//
+// When the row is gone or not expired it returns an error wrapping ErrNotExpired without
+// calling removeBytes. When removeBytes fails the transaction is rolled back (the row stays, to
+// be purged by a later run) and its error is returned.
+func (s *Store) PurgeRow(ctx context.Context, table, nameHash string, removeBytes func(Row) error) error {
+	if _, ok := s.tables[table]; !ok {
+		return fmt.Errorf("sqlstore: purge in %w: %q", ErrUnknownTable, table)
+	}
+	q := s.dialect.quote(table)
+	op := fmt.Sprintf("purge %s in %s", nameHash, table)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.dbError(ctx, op, err)
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	sel := "SELECT " + rowColumns + " FROM " + q + " WHERE name_hash = ?"
+	if s.dialect.name == "sqlite" {
+		// SQLite has no row locks: a no-op write takes the database's write lock, which every
+		// other writer then waits for until the commit.
+		if _, err := tx.ExecContext(ctx, "UPDATE "+q+" SET expired = expired WHERE name_hash = ?", nameHash); err != nil {
+			return s.dbError(ctx, op, err)
+		}
+	} else {
+		sel += " FOR UPDATE"
+	}
+	r, err := scanRow(tx.QueryRowContext(ctx, sel, nameHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlstore: %s: %w (row gone)", op, ErrNotExpired)
+	}
+	if err != nil {
+		return s.dbError(ctx, op, err)
+	}
+	if !r.Expired {
+		return fmt.Errorf("sqlstore: %s: %w", op, ErrNotExpired)
+	}
+	if err := removeBytes(r); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+q+" WHERE name_hash = ? AND expired = 1", nameHash); err != nil {
+		return s.dbError(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.dbError(ctx, op, err)
+	}
+	return nil
+}
+
+// MarkDeleted marks the row of nameHash in table deleted the way eZ's _delete does
+// (mtime = -ABS(mtime), expired = 1); the row and any bytes stay for a purge. It reports
+// whether a row was changed.
+func (s *Store) MarkDeleted(ctx context.Context, table, nameHash string) (bool, error) {
+	if _, ok := s.tables[table]; !ok {
+		return false, fmt.Errorf("sqlstore: mark deleted in %w: %q", ErrUnknownTable, table)
+	}
+	res, err := s.db.ExecContext(ctx, "UPDATE "+s.dialect.quote(table)+
+		" SET mtime = -ABS(mtime), expired = 1 WHERE name_hash = ? AND expired = 0", nameHash)
+	if err != nil {
+		return false, s.dbError(ctx, fmt.Sprintf("mark %s deleted in %s", nameHash, table), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.dbError(ctx, fmt.Sprintf("mark %s deleted in %s", nameHash, table), err)
+	}
+	return n > 0, nil
+}
