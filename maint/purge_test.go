@@ -263,7 +263,6 @@ func TestPurgeConcurrentWriter(t *testing.T) {
 	})
 }
 
-
 // slowNFS makes each removal take a few milliseconds, as on a busy NFS server, so that a purge
 // that removes bytes outside the row lock (e.g. after its commit, as eZ's _purgeByLike does)
 // lets the writers re-create the name in between, and the test sees it.
