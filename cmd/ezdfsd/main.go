@@ -49,6 +49,7 @@ Usage:
   ezdfsd check [settings]              check the database tables, mount point and buckets, read a few files
   ezdfsd healthcheck [--url URL]       exit 0 if the health endpoint answers 200
   ezdfsd compare --reference URL ...   check that ezdfsd answers a site's URLs as index_cluster.php
+  ezdfsd fsck [--repair] [settings]    compare rows with the files and objects; report (and fix)
   ezdfsd purge [--dry-run] [settings]  remove deleted files (expired rows and their bytes) for good
   ezdfsd version                       print the version
 
@@ -86,6 +87,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runCompare(ctx, rest, stdout, stderr)
 	case "purge":
 		return runPurge(ctx, rest, environ, stdout, stderr)
+	case "fsck":
+		return runFsck(ctx, rest, environ, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ezdfsd", displayVersion())
 		return 0

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ezdfsd/ezdfsd/metadata"
 )
 
 // Row is one whole row of a metadata table, as the maintenance commands read it.
@@ -208,4 +210,51 @@ func (s *Store) MarkDeleted(ctx context.Context, table, nameHash string) (bool, 
 		return false, s.dbError(ctx, fmt.Sprintf("mark %s deleted in %s", nameHash, table), err)
 	}
 	return n > 0, nil
+}
+
+// Existing returns which of names have a row in table, found by name_hash = md5(name) (as the
+// gateway looks rows up) or by the name column (a row whose name_hash is wrong still owns its
+// file), in one query; callers batch a few hundred names per call. The map is keyed by name.
+func (s *Store) Existing(ctx context.Context, table string, names []string) (map[string]bool, error) {
+	if _, ok := s.tables[table]; !ok {
+		return nil, fmt.Errorf("sqlstore: existing in %w: %q", ErrUnknownTable, table)
+	}
+	found := make(map[string]bool, len(names))
+	if len(names) == 0 {
+		return found, nil
+	}
+	byHash := make(map[string]string, len(names))
+	args := make([]any, 0, 2*len(names))
+	for _, n := range names {
+		h := metadata.NameHash(n)
+		byHash[h] = n
+		args = append(args, h)
+	}
+	for _, n := range names {
+		args = append(args, n)
+	}
+	in := "(?" + strings.Repeat(", ?", len(names)-1) + ")"
+	rows, err := s.db.QueryContext(ctx, "SELECT name_hash, name FROM "+s.dialect.quote(table)+
+		" WHERE name_hash IN "+in+" OR name IN "+in, args...)
+	if err != nil {
+		return nil, s.dbError(ctx, "existing in "+table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h, name string
+		if err := rows.Scan(&h, &name); err != nil {
+			return nil, s.dbError(ctx, "existing in "+table, err)
+		}
+		if n, ok := byHash[h]; ok {
+			found[n] = true
+		}
+		// The name column may compare case-insensitively: only an exact match counts.
+		if _, ok := byHash[metadata.NameHash(name)]; ok {
+			found[name] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.dbError(ctx, "existing in "+table, err)
+	}
+	return found, nil
 }

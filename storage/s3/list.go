@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,7 +21,7 @@ const (
 // List calls fn for every object of the bucket whose key starts with prefix ("" for all), in
 // key order, reading one ListObjectsV2 page (up to 1000 keys) at a time. It stops at fn's first
 // error. Remote failures wrap storage.ErrUnavailable.
-func (s *S3) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+func (s *S3) List(ctx context.Context, prefix string, fn func(key string, size int64, modified time.Time) error) error {
 	in := &awss3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket)}
 	if prefix != "" {
 		in.Prefix = aws.String(prefix)
@@ -33,7 +34,7 @@ func (s *S3) List(ctx context.Context, prefix string, fn func(key string, size i
 		}
 		s.metrics.request(opList, resultOK)
 		for _, o := range page.Contents {
-			if err := fn(aws.ToString(o.Key), aws.ToInt64(o.Size)); err != nil {
+			if err := fn(aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToTime(o.LastModified)); err != nil {
 				return err
 			}
 		}
