@@ -2,7 +2,6 @@ package maint
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"sync/atomic"
@@ -19,15 +18,20 @@ import (
 // PurgeStore is what Purge needs of the metadata store (sqlstore.Store).
 type PurgeStore interface {
 	walk.Pager
-	PurgeRow(ctx context.Context, table, nameHash string, removeBytes func(sqlstore.Row) error) error
+	PurgeRows(ctx context.Context, table string, hashes []string, removeBytes func(sqlstore.Row) error) (sqlstore.PurgeResult, error)
 }
 
-// DefaultPurgeWorkers is how many rows Purge handles at once when Workers is 0.
+// DefaultPurgeWorkers is how many transactions Purge runs at once when Workers is 0.
 const DefaultPurgeWorkers = 4
 
-// Purge removes deleted cluster files for good: the rows with expired = 1 and their bytes, one
-// row at a time under its row lock (sqlstore.Store.PurgeRow), so that a name eZ re-creates
-// meanwhile keeps its new bytes. A row whose bytes cannot be removed is reported and skipped
+// DefaultTxRows is how many rows one purge transaction locks and removes when TxRows is 0:
+// enough to spread a commit's cost, few enough that an eZ writer waiting for one of the row
+// locks waits only for a few file removals.
+const DefaultTxRows = 25
+
+// Purge removes deleted cluster files for good: the rows with expired = 1 and their bytes, a
+// few rows per transaction, each row's bytes removed under its row lock
+// (sqlstore.Store.PurgeRows), so that a name eZ re-creates meanwhile keeps its new bytes. A row whose bytes cannot be removed is reported and skipped
 // (it stays expired, for a later run); it is never retried in the same run.
 type Purge struct {
 	// Store reads and purges the rows.
@@ -50,8 +54,10 @@ type Purge struct {
 	Rate float64
 	// Batch is the number of rows read per query (0: walk.DefaultBatch).
 	Batch int
-	// Workers is the number of rows purged at once (0: DefaultPurgeWorkers).
+	// Workers is the number of transactions run at once (0: DefaultPurgeWorkers).
 	Workers int
+	// TxRows is the number of rows per transaction (0: DefaultTxRows; at most Rate).
+	TxRows int
 	// OnRow, if set, is called for every row purged (or, in a dry run, that would be); it may
 	// be called from several goroutines at once.
 	OnRow func(table string, r sqlstore.Row)
@@ -123,9 +129,14 @@ func (p *Purge) run(ctx context.Context, rep *purgeCounters) error {
 	if !p.MTimeBefore.IsZero() {
 		filter.MTimeBefore = p.MTimeBefore.Unix()
 	}
+	group := p.TxRows
+	if group <= 0 {
+		group = DefaultTxRows
+	}
 	var limiter *rate.Limiter
 	if p.Rate > 0 {
-		limiter = rate.NewLimiter(rate.Limit(p.Rate), 1)
+		group = max(1, min(group, int(p.Rate)))
+		limiter = rate.NewLimiter(rate.Limit(p.Rate), group)
 	}
 	workers := p.Workers
 	if workers <= 0 {
@@ -133,29 +144,44 @@ func (p *Purge) run(ctx context.Context, rep *purgeCounters) error {
 	}
 	for _, table := range p.Tables {
 		g, gctx := errgroup.WithContext(ctx)
-		rows := make(chan sqlstore.Row)
+		groups := make(chan []sqlstore.Row)
 		for range workers {
 			g.Go(func() error {
-				for r := range rows {
-					p.one(gctx, table, r, rep)
+				for rows := range groups {
+					p.group(gctx, table, rows, rep)
 				}
 				return nil
 			})
 		}
-		werr := walk.Rows(gctx, p.Store, table, filter, p.Batch, func(r sqlstore.Row) error {
+		var pending []sqlstore.Row
+		send := func() error {
+			if len(pending) == 0 {
+				return nil
+			}
 			if limiter != nil {
-				if err := limiter.Wait(gctx); err != nil {
+				if err := limiter.WaitN(gctx, len(pending)); err != nil {
 					return err
 				}
 			}
 			select {
-			case rows <- r:
+			case groups <- pending:
+				pending = nil
 				return nil
 			case <-gctx.Done():
 				return gctx.Err()
 			}
+		}
+		werr := walk.Rows(gctx, p.Store, table, filter, p.Batch, func(r sqlstore.Row) error {
+			pending = append(pending, r)
+			if len(pending) >= group {
+				return send()
+			}
+			return nil
 		})
-		close(rows)
+		if werr == nil {
+			werr = send()
+		}
+		close(groups)
 		_ = g.Wait() // workers only count; they never fail the group
 		if err := ctx.Err(); err != nil {
 			return err
@@ -167,41 +193,56 @@ func (p *Purge) run(ctx context.Context, rep *purgeCounters) error {
 	return nil
 }
 
-// one purges (or, in a dry run, lists) row r of table.
-func (p *Purge) one(ctx context.Context, table string, r sqlstore.Row, rep *purgeCounters) {
+// group purges (or, in a dry run, lists) rows of table in one transaction.
+func (p *Purge) group(ctx context.Context, table string, rows []sqlstore.Row, rep *purgeCounters) {
 	if p.DryRun {
-		rep.rows.Add(1)
-		rep.bytes.Add(r.Size)
-		if p.OnRow != nil {
-			p.OnRow(table, r)
+		for _, r := range rows {
+			rep.rows.Add(1)
+			rep.bytes.Add(r.Size)
+			if p.OnRow != nil {
+				p.OnRow(table, r)
+			}
 		}
 		return
 	}
-	class := p.Dispatch.BackendFor(r.Name)
-	b := p.Backends[class]
-	var locked sqlstore.Row
-	err := p.Store.PurgeRow(ctx, table, r.NameHash, func(cur sqlstore.Row) error {
-		locked = cur
+	hashes := make([]string, len(rows))
+	for i, r := range rows {
+		hashes[i] = r.NameHash
+	}
+	res, err := p.Store.PurgeRows(ctx, table, hashes, func(cur sqlstore.Row) error {
+		class := p.Dispatch.BackendFor(cur.Name)
+		b := p.Backends[class]
 		if b == nil {
 			return fmt.Errorf("no %s backend configured for %q", class, cur.Name)
 		}
 		return b.Remove(ctx, cur.Name)
 	})
-	switch {
-	case err == nil:
-		rep.rows.Add(1)
-		rep.bytes.Add(locked.Size)
-		if p.OnRow != nil {
-			p.OnRow(table, locked)
+	if err != nil {
+		if ctx.Err() == nil {
+			rep.failed.Add(int64(len(rows)))
+			if p.OnError != nil {
+				for _, r := range rows {
+					p.OnError(table, r, err)
+				}
+			}
 		}
-	case errors.Is(err, sqlstore.ErrNotExpired):
-		rep.skipped.Add(1)
-	case ctx.Err() != nil:
-		// Interrupted: neither purged nor failed.
-	default:
+		return
+	}
+	rep.skipped.Add(int64(res.NotExpired))
+	for _, r := range res.Purged {
+		rep.rows.Add(1)
+		rep.bytes.Add(r.Size)
+		if p.OnRow != nil {
+			p.OnRow(table, r)
+		}
+	}
+	for _, f := range res.Failed {
+		if ctx.Err() != nil {
+			continue // interrupted, not failed: the row stays for the next run
+		}
 		rep.failed.Add(1)
 		if p.OnError != nil {
-			p.OnError(table, r, err)
+			p.OnError(table, f.Row, f.Err)
 		}
 	}
 }

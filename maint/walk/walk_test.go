@@ -61,7 +61,7 @@ func TestRowsKeyset(t *testing.T) {
 		var got []string
 		err := walk.Rows(ctx, s, dfs.DefaultStorageTable, sqlstore.PageFilter{ExpiredOnly: true}, 7, func(r sqlstore.Row) error {
 			got = append(got, r.NameHash)
-			err := s.PurgeRow(ctx, dfs.DefaultStorageTable, r.NameHash, func(sqlstore.Row) error { return nil })
+			_, err := s.PurgeRows(ctx, dfs.DefaultStorageTable, []string{r.NameHash}, func(sqlstore.Row) error { return nil })
 			return err
 		})
 		if err != nil {

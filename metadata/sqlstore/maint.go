@@ -6,8 +6,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -135,62 +133,108 @@ func (s *Store) Page(ctx context.Context, table, after string, limit int, f Page
 	return out, nil
 }
 
-// ErrNotExpired means PurgeRow found the row gone or no longer expired (eZ re-created or
-// refreshed the name meanwhile): nothing was removed.
-var ErrNotExpired = errors.New("sqlstore: row no longer expired")
+// PurgeResult is what PurgeRows did.
+type PurgeResult struct {
+	// Purged are the rows deleted, with their bytes.
+	Purged []Row
+	// NotExpired counts the hashes whose row was gone or no longer expired when locked (eZ
+	// re-created or refreshed the name meanwhile): nothing of theirs was touched.
+	NotExpired int
+	// Failed are the rows whose removeBytes failed, with the errors; they stay expired.
+	Failed []RowError
+}
 
-// PurgeRow removes the expired row of nameHash in table for good, with removeBytes run while
-// the row is locked: in one transaction it locks the row (SELECT ... FOR UPDATE on MySQL; on
-// SQLite a first write takes the database's write lock), checks that it is still expired,
-// calls removeBytes with it, deletes the row, and commits. eZ's store (spec §10.1) upserts the
-// row with expired = 0 and writes the bytes inside one transaction, so it either waits for this
-// one to commit (and then writes a new row and new bytes) or has committed first (and the row
-// is then no longer expired): the bytes of a name eZ has just re-created are never removed.
+// RowError is a row that could not be purged.
+type RowError struct {
+	Row Row
+	Err error
+}
+
+// PurgeRows removes the expired rows of hashes (name_hash values) in table for good, with
+// removeBytes run for each while its row is locked. In one transaction it locks the rows
+// (SELECT ... WHERE name_hash IN (...) AND expired = 1 FOR UPDATE on MySQL; on SQLite a first
+// write takes the database's write lock), calls removeBytes for each row that is still
+// expired, deletes those whose bytes went (... AND expired = 1), and commits. eZ's store
+// (spec §10.1) upserts the row with expired = 0 and writes the bytes inside one transaction,
+// so it either waits for this one to commit (and then writes a new row and new bytes) or has
+// committed first (and the row is then no longer expired and not selected): the bytes of a name
+// eZ has just re-created are never removed.
 //
-// When the row is gone or not expired it returns an error wrapping ErrNotExpired without
-// calling removeBytes. When removeBytes fails the transaction is rolled back (the row stays, to
-// be purged by a later run) and its error is returned.
-func (s *Store) PurgeRow(ctx context.Context, table, nameHash string, removeBytes func(Row) error) error {
+// A failing removeBytes only keeps its row (reported in Failed); the error returned is a
+// database failure, after which nothing is deleted (the transaction is rolled back), though
+// bytes already removed stay removed: their rows, still expired, go in a later run.
+func (s *Store) PurgeRows(ctx context.Context, table string, hashes []string, removeBytes func(Row) error) (PurgeResult, error) {
 	if _, ok := s.tables[table]; !ok {
-		return fmt.Errorf("sqlstore: purge in %w: %q", ErrUnknownTable, table)
+		return PurgeResult{}, fmt.Errorf("sqlstore: purge in %w: %q", ErrUnknownTable, table)
+	}
+	if len(hashes) == 0 {
+		return PurgeResult{}, nil
 	}
 	q := s.dialect.quote(table)
-	op := fmt.Sprintf("purge %s in %s", nameHash, table)
-	tx, err := s.db.BeginTx(ctx, nil)
+	op := fmt.Sprintf("purge %d rows of %s", len(hashes), table)
+	args := make([]any, len(hashes))
+	for i, h := range hashes {
+		args[i] = h
+	}
+	in := "(?" + strings.Repeat(", ?", len(hashes)-1) + ")"
+	// The transaction outlives a cancelled ctx (database/sql would roll it back): bytes removed
+	// before a Ctrl-C still have their rows deleted. Only the locking read uses ctx.
+	dctx := context.WithoutCancel(ctx)
+	tx, err := s.db.BeginTx(dctx, nil)
 	if err != nil {
-		return s.dbError(ctx, op, err)
+		return PurgeResult{}, s.dbError(ctx, op, err)
 	}
 	defer tx.Rollback() // after Commit, a no-op
-	sel := "SELECT " + rowColumns + " FROM " + q + " WHERE name_hash = ?"
+	sel := "SELECT " + rowColumns + " FROM " + q + " WHERE name_hash IN " + in + " AND expired = 1 ORDER BY name_hash"
 	if s.dialect.name == "sqlite" {
 		// SQLite has no row locks: a no-op write takes the database's write lock, which every
 		// other writer then waits for until the commit.
-		if _, err := tx.ExecContext(ctx, "UPDATE "+q+" SET expired = expired WHERE name_hash = ?", nameHash); err != nil {
-			return s.dbError(ctx, op, err)
+		if _, err := tx.ExecContext(ctx, "UPDATE "+q+" SET expired = expired WHERE name_hash IN "+in, args...); err != nil {
+			return PurgeResult{}, s.dbError(ctx, op, err)
 		}
 	} else {
 		sel += " FOR UPDATE"
 	}
-	r, err := scanRow(tx.QueryRowContext(ctx, sel, nameHash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlstore: %s: %w (row gone)", op, ErrNotExpired)
-	}
+	rows, err := tx.QueryContext(ctx, sel, args...)
 	if err != nil {
-		return s.dbError(ctx, op, err)
+		return PurgeResult{}, s.dbError(ctx, op, err)
 	}
-	if !r.Expired {
-		return fmt.Errorf("sqlstore: %s: %w", op, ErrNotExpired)
+	var locked []Row
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			rows.Close()
+			return PurgeResult{}, s.dbError(ctx, op, err)
+		}
+		locked = append(locked, r)
 	}
-	if err := removeBytes(r); err != nil {
-		return err
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return PurgeResult{}, s.dbError(ctx, op, err)
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM "+q+" WHERE name_hash = ? AND expired = 1", nameHash); err != nil {
-		return s.dbError(ctx, op, err)
+	res := PurgeResult{NotExpired: len(hashes) - len(locked)}
+	var gone []any
+	for _, r := range locked {
+		if err := ctx.Err(); err != nil {
+			break // keep what is done; commit it below
+		}
+		if err := removeBytes(r); err != nil {
+			res.Failed = append(res.Failed, RowError{Row: r, Err: err})
+			continue
+		}
+		res.Purged = append(res.Purged, r)
+		gone = append(gone, r.NameHash)
 	}
-	if err := tx.Commit(); err != nil {
-		return s.dbError(ctx, op, err)
+	if len(gone) > 0 {
+		del := "DELETE FROM " + q + " WHERE name_hash IN (?" + strings.Repeat(", ?", len(gone)-1) + ") AND expired = 1"
+		if _, err := tx.ExecContext(dctx, del, gone...); err != nil {
+			return PurgeResult{}, s.dbError(ctx, op, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return PurgeResult{}, s.dbError(ctx, op, err)
+		}
 	}
-	return nil
+	return res, nil
 }
 
 // MarkDeleted marks the row of nameHash in table deleted the way eZ's _delete does
