@@ -152,9 +152,9 @@ type RowError struct {
 
 // PurgeRows removes the expired rows of hashes (name_hash values) in table for good, with
 // removeBytes run for each while its row is locked. In one transaction it locks the rows
-// (SELECT ... WHERE name_hash IN (...) AND expired = 1 FOR UPDATE on MySQL; on SQLite a first
-// write takes the database's write lock), calls removeBytes for each row that is still
-// expired, deletes those whose bytes went (... AND expired = 1), and commits. eZ's store
+// (SELECT ... WHERE name_hash IN (...) FOR UPDATE on MySQL; on SQLite a first write takes the
+// database's write lock), calls removeBytes for each row that is still expired, deletes those
+// whose bytes went, and commits. eZ's store
 // (spec §10.1) upserts the row with expired = 0 and writes the bytes inside one transaction,
 // so it either waits for this one to commit (and then writes a new row and new bytes) or has
 // committed first (and the row is then no longer expired and not selected): the bytes of a name
@@ -185,7 +185,9 @@ func (s *Store) PurgeRows(ctx context.Context, table string, hashes []string, re
 		return PurgeResult{}, s.dbError(ctx, op, err)
 	}
 	defer tx.Rollback() // after Commit, a no-op
-	sel := "SELECT " + rowColumns + " FROM " + q + " WHERE name_hash IN " + in + " AND expired = 1 ORDER BY name_hash"
+	// By primary key only: with "AND expired = 1" MariaDB may scan (and lock) the whole
+	// (expired, name) index instead of the group's rows. Expired is checked below, under the lock.
+	sel := "SELECT " + rowColumns + " FROM " + q + " WHERE name_hash IN " + in + " ORDER BY name_hash"
 	if s.dialect.name == "sqlite" {
 		// SQLite has no row locks: a no-op write takes the database's write lock, which every
 		// other writer then waits for until the commit.
@@ -215,6 +217,10 @@ func (s *Store) PurgeRows(ctx context.Context, table string, hashes []string, re
 	res := PurgeResult{NotExpired: len(hashes) - len(locked)}
 	var gone []any
 	for _, r := range locked {
+		if !r.Expired {
+			res.NotExpired++
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			break // keep what is done; commit it below
 		}
@@ -226,7 +232,8 @@ func (s *Store) PurgeRows(ctx context.Context, table string, hashes []string, re
 		gone = append(gone, r.NameHash)
 	}
 	if len(gone) > 0 {
-		del := "DELETE FROM " + q + " WHERE name_hash IN (?" + strings.Repeat(", ?", len(gone)-1) + ") AND expired = 1"
+		// These rows are locked and were expired when locked: they still are.
+		del := "DELETE FROM " + q + " WHERE name_hash IN (?" + strings.Repeat(", ?", len(gone)-1) + ")"
 		if _, err := tx.ExecContext(dctx, del, gone...); err != nil {
 			return PurgeResult{}, s.dbError(ctx, op, err)
 		}

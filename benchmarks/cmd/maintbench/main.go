@@ -137,6 +137,16 @@ func main() {
 	log.Printf("purge: %d rows in %s = %.0f rows/s, peak RSS %d MiB\n%s", expired, purgeWall.Round(time.Millisecond), rate, purgeRSS>>20, tail(purgeOut))
 	var left int
 	must(nil, db.QueryRow("SELECT COUNT(*) FROM ezdfsfile WHERE expired = 1").Scan(&left))
+	// Put the purged files back, so the mount point is whole for the next run.
+	for i := 0; i < *rows && i/step < *purgeRows; i += step {
+		p := filepath.Join(*dir, name(i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			log.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
 
 	host, _ := os.Hostname()
 	res := map[string]any{
