@@ -21,8 +21,8 @@ const purgeHelp = `Usage: ezdfsd purge [--dry-run] [--scope S,...] [--mtime-befo
 
 Removes deleted cluster files for good, as eZ's bin/php/clusterpurge.php should: the rows with
 expired = 1 in the storage table and the cache table, their bytes on the mount point or in S3,
-and the directories left empty on the mount point. Each row is locked (SELECT ... FOR UPDATE)
-while its bytes are removed and deleted only if it is still expired, so a name eZ re-creates
+and the directories left empty on the mount point. Rows are locked (SELECT ... FOR UPDATE)
+while their bytes are removed and deleted only if still expired, so a name eZ re-creates
 meanwhile keeps its new file. A row whose bytes cannot be removed is reported and skipped.
 
   --dry-run             list what would be removed, with counts and bytes; change nothing
@@ -34,7 +34,7 @@ meanwhile keeps its new file. A row whose bytes cannot be removed is reported an
   --path PREFIX         only names starting with PREFIX
   --rate N              at most N rows per second (default: no limit)
   --batch N             rows read per query (default 1000)
-  --workers N           rows purged at once (default 4)
+  --workers N           transactions at once, 25 rows each (default 4)
   --metrics-textfile F  write the run's figures for node_exporter's textfile collector
 
 Exit status: 0 done, 1 some rows failed or the run was interrupted, 2 configuration or
