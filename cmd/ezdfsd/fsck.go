@@ -18,6 +18,7 @@ import (
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/maint"
+	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 )
 
 const fsckHelp = `Usage: ezdfsd fsck [--json] [--path PREFIX] [--repair [--min-age 1h]] [--metrics-textfile FILE]
@@ -95,6 +96,16 @@ func runFsck(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 		sum := map[[3]string][2]int64{} // kind, table, backend -> count, bytes
 		enc := json.NewEncoder(stdout)
 		bar := progress(stderr)
+		var totalRows int64
+		if bar != nil { // the ETA of the rows pass
+			for _, table := range m.Tables.Names() {
+				if n, err := m.Store.Count(ctx, table, sqlstore.PageFilter{NamePrefix: f.Prefix}); err == nil {
+					totalRows += n
+				}
+			}
+			bar.ChangeMax64(totalRows)
+			bar.Describe("fsck: rows")
+		}
 		f.OnFinding = func(fd maint.Finding) {
 			k := [3]string{string(fd.Kind), fd.Table, fd.Backend}
 			v := sum[k]
@@ -109,7 +120,20 @@ func runFsck(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 			fmt.Fprintln(stdout, findingLine(fd))
 		}
 		if bar != nil {
-			f.OnProgress = func(rows, files int64) { bar.Add(1) }
+			filesPass := false
+			f.OnProgress = func(rows, files int64) {
+				if files == 0 {
+					_ = bar.Set64(rows)
+					return
+				}
+				if !filesPass { // rows done: files and objects, total unknown
+					filesPass = true
+					bar.Reset()
+					bar.ChangeMax64(-1)
+					bar.Describe("fsck: files and objects")
+				}
+				_ = bar.Set64(files)
+			}
 		}
 		rep, err := f.Run(ctx)
 		if bar != nil {
@@ -211,10 +235,11 @@ func progress(w io.Writer) *progressbar.ProgressBar {
 	}
 	return progressbar.NewOptions64(-1,
 		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("fsck: rows, files and objects checked"),
+		progressbar.OptionSetDescription("fsck"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString("items"),
+		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(250*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 	)

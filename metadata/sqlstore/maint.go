@@ -309,3 +309,21 @@ func (s *Store) Existing(ctx context.Context, table string, names []string) (map
 	}
 	return found, nil
 }
+
+// Count returns the number of rows of table matching f (the name prefix as LIKE, so names
+// that differ only in case may be counted too): the total for a progress display's ETA.
+func (s *Store) Count(ctx context.Context, table string, f PageFilter) (int64, error) {
+	if _, ok := s.tables[table]; !ok {
+		return 0, fmt.Errorf("sqlstore: count of %w: %q", ErrUnknownTable, table)
+	}
+	cond, args := f.where()
+	q := "SELECT COUNT(*) FROM " + s.dialect.quote(table)
+	if cond != "" {
+		q += " WHERE " + cond
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, s.dbError(ctx, "count of "+table, err)
+	}
+	return n, nil
+}
