@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 	"time"
 
@@ -309,6 +310,18 @@ type pending struct {
 	name     string
 	size     int64
 	modified time.Time
+	// info, for files, reads size and modified (an lstat, only for the files reported).
+	info func() (int64, time.Time, error)
+}
+
+// stat fills size and modified of a file from its info.
+func (p *pending) stat() error {
+	if p.info == nil {
+		return nil
+	}
+	var err error
+	p.size, p.modified, err = p.info()
+	return err
 }
 
 // hasRows returns, for each name of batch, whether any table has a row for it.
@@ -339,6 +352,11 @@ func (f *Fsck) orphans(ctx context.Context, st *fsckState, kind Kind, backend st
 	for _, p := range batch {
 		if found[p.name] {
 			continue
+		}
+		if err := p.stat(); errors.Is(err, fs.ErrNotExist) {
+			continue // gone meanwhile
+		} else if err != nil {
+			return err
 		}
 		fd := Finding{Kind: kind, Backend: backend, Name: p.name, Size: p.size}
 		f.repairOrphan(ctx, &fd, b, p)
@@ -380,9 +398,14 @@ func (f *Fsck) files(ctx context.Context, st *fsckState) error {
 		return err
 	}
 	err := walk.Files(ctx, f.MountPoint, f.Prefix, func(file walk.File) error {
-		p := pending{name: file.Name, size: file.Size, modified: file.ModTime}
+		p := pending{name: file.Name, info: file.Info}
 		if file.Temp {
-			fd := Finding{Kind: KindTempFile, Backend: BackendMountPoint, Name: file.Name, Size: file.Size}
+			if err := p.stat(); errors.Is(err, fs.ErrNotExist) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			fd := Finding{Kind: KindTempFile, Backend: BackendMountPoint, Name: file.Name, Size: p.size}
 			f.repairOrphan(ctx, &fd, b, p)
 			st.report(fd)
 			st.progress(0, 1, 0)

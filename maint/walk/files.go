@@ -15,12 +15,20 @@ import (
 type File struct {
 	// Name is the cluster name: the path relative to the mount point, with slashes.
 	Name string
-	// Size is the file's size in bytes.
-	Size int64
-	// ModTime is the file's modification time.
-	ModTime time.Time
 	// Temp reports a temporary file of a write (see IsTemp).
 	Temp bool
+
+	entry fs.DirEntry
+}
+
+// Info returns the file's size and modification time, with one lstat: the walk itself only
+// reads directories, which on a million files is the difference between minutes and seconds.
+func (f File) Info() (size int64, modTime time.Time, err error) {
+	info, err := f.entry.Info()
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("walk mount point: %s: %w", f.Name, err)
+	}
+	return info.Size(), info.ModTime(), nil
 }
 
 // IsTemp reports whether name is a temporary file of a write, complete or interrupted: eZ's
@@ -62,14 +70,7 @@ func Files(ctx context.Context, root, prefix string, fn func(File) error) error 
 		if !d.Type().IsRegular() || !strings.HasPrefix(p, prefix) {
 			return nil
 		}
-		info, err := d.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return fn(File{Name: p, Size: info.Size(), ModTime: info.ModTime(), Temp: IsTemp(p)})
+		return fn(File{Name: p, Temp: IsTemp(p), entry: d})
 	})
 	if err != nil {
 		return fmt.Errorf("walk mount point %s: %w", root, err)

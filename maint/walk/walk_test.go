@@ -128,8 +128,8 @@ func TestFiles(t *testing.T) {
 	list := func(prefix string) []string {
 		var out []string
 		err := walk.Files(context.Background(), root, prefix, func(f walk.File) error {
-			if f.Size != int64(len(f.Name)) {
-				t.Errorf("%s: size %d", f.Name, f.Size)
+			if size, _, err := f.Info(); err != nil || size != int64(len(f.Name)) {
+				t.Errorf("%s: size %d, %v", f.Name, size, err)
 			}
 			out = append(out, fmt.Sprintf("%s temp=%v", f.Name, f.Temp))
 			return nil

@@ -264,8 +264,10 @@ func (s *Store) MarkDeleted(ctx context.Context, table, nameHash string) (bool, 
 }
 
 // Existing returns which of names have a row in table, found by name_hash = md5(name) (as the
-// gateway looks rows up) or by the name column (a row whose name_hash is wrong still owns its
-// file), in one query; callers batch a few hundred names per call. The map is keyed by name.
+// gateway looks rows up) or, for the names not found so, by the name column (a row whose
+// name_hash is wrong still owns its file). Callers batch a few hundred names per call; it costs
+// one primary-key query, plus one on the name index when some names have no row by hash. The
+// map is keyed by name.
 func (s *Store) Existing(ctx context.Context, table string, names []string) (map[string]bool, error) {
 	if _, ok := s.tables[table]; !ok {
 		return nil, fmt.Errorf("sqlstore: existing in %w: %q", ErrUnknownTable, table)
@@ -275,39 +277,56 @@ func (s *Store) Existing(ctx context.Context, table string, names []string) (map
 		return found, nil
 	}
 	byHash := make(map[string]string, len(names))
-	args := make([]any, 0, 2*len(names))
+	args := make([]any, 0, len(names))
 	for _, n := range names {
 		h := metadata.NameHash(n)
 		byHash[h] = n
 		args = append(args, h)
 	}
-	for _, n := range names {
-		args = append(args, n)
-	}
-	in := "(?" + strings.Repeat(", ?", len(names)-1) + ")"
-	rows, err := s.db.QueryContext(ctx, "SELECT name_hash, name FROM "+s.dialect.quote(table)+
-		" WHERE name_hash IN "+in+" OR name IN "+in, args...)
+	q := s.dialect.quote(table)
+	in := func(n int) string { return "(?" + strings.Repeat(", ?", n-1) + ")" }
+	err := s.scanStrings(ctx, "SELECT name_hash FROM "+q+" WHERE name_hash IN "+in(len(args)), args, func(h string) {
+		found[byHash[h]] = true
+	})
 	if err != nil {
 		return nil, s.dbError(ctx, "existing in "+table, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var h, name string
-		if err := rows.Scan(&h, &name); err != nil {
-			return nil, s.dbError(ctx, "existing in "+table, err)
+	var rest []any
+	for _, n := range names {
+		if !found[n] {
+			rest = append(rest, n)
 		}
-		if n, ok := byHash[h]; ok {
-			found[n] = true
-		}
+	}
+	if len(rest) == 0 {
+		return found, nil
+	}
+	err = s.scanStrings(ctx, "SELECT name FROM "+q+" WHERE name IN "+in(len(rest)), rest, func(name string) {
 		// The name column may compare case-insensitively: only an exact match counts.
 		if _, ok := byHash[metadata.NameHash(name)]; ok {
 			found[name] = true
 		}
-	}
-	if err := rows.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, s.dbError(ctx, "existing in "+table, err)
 	}
 	return found, nil
+}
+
+// scanStrings runs a query of one string column and calls fn for each value.
+func (s *Store) scanStrings(ctx context.Context, query string, args []any, fn func(string)) error {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		fn(v)
+	}
+	return rows.Err()
 }
 
 // Count returns the number of rows of table matching f (the name prefix as LIKE, so names
