@@ -56,6 +56,8 @@ Usage:
   ezdfsd check [settings]              check the database tables, mount point and buckets, read a few files
   ezdfsd healthcheck [--url URL]       exit 0 if the health endpoint answers 200
   ezdfsd compare --reference URL ...   check that ezdfsd answers a site's URLs as index_cluster.php
+  ezdfsd fsck [--repair] [settings]    compare rows with the files and objects; report (and fix)
+  ezdfsd purge [--dry-run] [settings]  remove deleted files (expired rows and their bytes) for good
   ezdfsd version                       print the version and the VCS revision it was built from
 
 "ezdfsd COMMAND --help" describes a command, its own flags and the settings. Settings are the
@@ -73,6 +75,9 @@ type command struct {
 	flags []ownFlag
 	// settings reports that the command takes the shared settings.
 	settings bool
+	// text, when set, is the whole help before the settings, instead of summary, synopsis
+	// and flags (for commands whose flags are better explained in prose).
+	text string
 }
 
 // ownFlag is one flag of a command that is not a setting.
@@ -128,6 +133,8 @@ var commands = map[string]command{
 			"difference, 1 undocumented differences (or the run failed), 2 usage error.",
 		synopsis: "compare --reference URL --candidate URL [--urls FILE|-] [--from-access-log FILE] [flags]",
 	},
+	"fsck":  {text: fsckHelp, settings: true},
+	"purge": {text: purgeHelp, settings: true},
 	"healthcheck": {
 		summary:  "Probe the health endpoint; exit 0 if it answers 200 (for container HEALTHCHECKs).",
 		synopsis: "healthcheck [--url URL] [--timeout DURATION]",
@@ -170,6 +177,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runHealthcheck(ctx, rest, stdout, stderr)
 	case "compare":
 		return runCompare(ctx, rest, stdout, stderr)
+	case "purge":
+		return runPurge(ctx, rest, environ, stdout, stderr)
+	case "fsck":
+		return runFsck(ctx, rest, environ, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ezdfsd", longVersion())
 		return 0
@@ -209,6 +220,13 @@ func wantsHelp(args []string) bool {
 // then the shared settings.
 func commandHelp(w io.Writer, name string) {
 	c := commands[name]
+	if c.text != "" {
+		fmt.Fprint(w, c.text)
+		if c.settings {
+			config.Usage(w, name)
+		}
+		return
+	}
 	fmt.Fprintf(w, "ezdfsd %s: %s\n\nUsage: ezdfsd %s\n", name, c.summary, c.synopsis)
 	if len(c.flags) > 0 {
 		fmt.Fprintf(w, "\nFlags of %s:\n", name)
