@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
@@ -71,8 +72,20 @@ type Report struct {
 
 // String summarises the report on one line.
 func (r Report) String() string {
-	return fmt.Sprintf("imported %d (%d bytes), unchanged %d, skipped %d, failed %d, by backend %v",
-		r.Imported, r.Bytes, r.Unchanged, r.Skipped, r.Failed, r.ByBackend)
+	s := fmt.Sprintf("imported %d (%d bytes), unchanged %d, skipped %d, failed %d",
+		r.Imported, r.Bytes, r.Unchanged, r.Skipped, r.Failed)
+	if len(r.ByBackend) == 0 {
+		return s
+	}
+	backends := make([]string, 0, len(r.ByBackend))
+	for b := range r.ByBackend {
+		backends = append(backends, b)
+	}
+	slices.Sort(backends)
+	for i, b := range backends {
+		backends[i] = fmt.Sprintf("%d to %s", r.ByBackend[b], b)
+	}
+	return s + "; " + strings.Join(backends, ", ")
 }
 
 // Run imports every regular file below root/dir (dir relative to root, e.g. "var"); cluster names

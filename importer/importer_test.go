@@ -219,3 +219,11 @@ func TestImportPlatformRows(t *testing.T) {
 		t.Errorf("epoch file: %+v, %v; want mtime 0, not expired", row, err)
 	}
 }
+
+func TestReportString(t *testing.T) {
+	r := importer.Report{Imported: 3, Bytes: 10, Unchanged: 1, ByBackend: map[string]int{"eZDFSFileHandlerDFSBackend": 2, "eZDFSFileHandlerDFSAmazon": 1}}
+	want := "imported 3 (10 bytes), unchanged 1, skipped 0, failed 0; 1 to eZDFSFileHandlerDFSAmazon, 2 to eZDFSFileHandlerDFSBackend"
+	if got := r.String(); got != want {
+		t.Errorf("String() = %q, want %q (no Go map syntax)", got, want)
+	}
+}
