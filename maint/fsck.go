@@ -27,11 +27,15 @@ const (
 	// KindSizeMismatch is a live row whose bytes have another size than the row says.
 	KindSizeMismatch Kind = "size_mismatch"
 	// KindDeletedBytes is a deleted row (mtime < 0 or expired = 1) whose bytes are still
-	// there: what `ezdfsd purge` removes.
+	// there: what `ezdfsd purge` removes. Repair purges the row as ezdfsd purge does (same
+	// locked protocol: bytes and row go, a name eZ re-created meanwhile keeps both) when it
+	// has expired = 1 and its original mtime is older than MinAge.
 	KindDeletedBytes Kind = "deleted_bytes"
 	// KindBadHash is a row whose name_hash is not md5(name).
 	KindBadHash Kind = "bad_hash"
 	// KindWrongTable is a row in the table that the split rule does not choose for its name.
+	// Repair moves it there in one transaction when that table has no row for its name_hash
+	// and its name_hash is md5(name); otherwise it stays and is reported.
 	KindWrongTable Kind = "wrong_table"
 	// KindOrphanFile is a file on the mount point with no row. Repair removes it when older
 	// than MinAge.
@@ -70,12 +74,14 @@ type Finding struct {
 	RepairError string `json:"repair_error,omitempty"`
 }
 
-// FsckStore is what Fsck needs of the metadata store (sqlstore.Store); MarkDeleted only with
-// Repair.
+// FsckStore is what Fsck needs of the metadata store (sqlstore.Store); MarkDeleted,
+// PurgeRows and MoveRow only with Repair.
 type FsckStore interface {
 	walk.Pager
+	RowPurger
 	Existing(ctx context.Context, table string, names []string) (map[string]bool, error)
 	MarkDeleted(ctx context.Context, table, nameHash string) (bool, error)
+	MoveRow(ctx context.Context, from, to, nameHash string) (bool, error)
 }
 
 // DefaultFsckWorkers bounds the stat / HeadObject calls in flight.
@@ -266,6 +272,10 @@ func (f *Fsck) row(ctx context.Context, st *fsckState, table string, r sqlstore.
 	if want := f.Tables.For(r.Name); want != table {
 		fd := base
 		fd.Kind = KindWrongTable
+		if f.Repair && f.moveRow(ctx, &fd, table, want, r) {
+			// The checks below are about the row where it now is.
+			table, base.Table = want, want
+		}
 		st.report(fd)
 	}
 	b := f.Backends[class]
@@ -281,6 +291,9 @@ func (f *Fsck) row(ctx context.Context, st *fsckState, table string, r sqlstore.
 	case r.Deleted() && exists:
 		fd := base
 		fd.Kind, fd.Size = KindDeletedBytes, size
+		if f.Repair {
+			f.purgeRow(ctx, &fd, table, r)
+		}
 		st.report(fd)
 	case r.Deleted():
 	case !exists:
@@ -303,6 +316,53 @@ func (f *Fsck) row(ctx context.Context, st *fsckState, table string, r sqlstore.
 		st.report(fd)
 	}
 	return nil
+}
+
+// moveRow moves a row from the wrong table to the one the split rule chooses (want), unless
+// its name_hash is wrong (a row for the same name could then hide under the right hash) or want
+// already has a row for it; it reports whether the row moved.
+func (f *Fsck) moveRow(ctx context.Context, fd *Finding, table, want string, r sqlstore.Row) bool {
+	if r.NameHash != metadata.NameHash(r.Name) {
+		fd.RepairError = "not moved: its name_hash is not md5(name)"
+		return false
+	}
+	moved, err := f.Store.MoveRow(ctx, table, want, r.NameHash)
+	switch {
+	case err != nil:
+		fd.RepairError = err.Error()
+	case !moved:
+		fd.RepairError = "not moved: " + want + " already has a row for this name_hash (or the row is gone)"
+	default:
+		fd.Repaired = true
+	}
+	return moved
+}
+
+// purgeRow purges a deleted row whose bytes are still there through the purge protocol
+// (purgeRows: the row locked, still expired, bytes removed, row deleted), if it has
+// expired = 1 and its original mtime is older than MinAge (eZ records no deletion time). A
+// row eZ re-created meanwhile is left with its bytes, as is a row with mtime < 0 but
+// expired = 0 (ezdfsd purge leaves those too).
+func (f *Fsck) purgeRow(ctx context.Context, fd *Finding, table string, r sqlstore.Row) {
+	if !r.Expired || f.now().Sub(time.Unix(abs(r.MTime), 0)) < f.minAge() {
+		return
+	}
+	res, err := purgeRows(ctx, f.Store, f.Dispatch, f.Backends, table, []string{r.NameHash})
+	switch {
+	case err != nil:
+		fd.RepairError = err.Error()
+	case len(res.Failed) > 0:
+		fd.RepairError = res.Failed[0].Err.Error()
+	case len(res.Purged) > 0:
+		fd.Repaired = true
+	}
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // pending is a file or object waiting for its batched row lookup.

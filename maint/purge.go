@@ -18,7 +18,27 @@ import (
 // PurgeStore is what Purge needs of the metadata store (sqlstore.Store).
 type PurgeStore interface {
 	walk.Pager
+	RowPurger
+}
+
+// RowPurger purges expired rows under their row locks (sqlstore.Store.PurgeRows).
+type RowPurger interface {
 	PurgeRows(ctx context.Context, table string, hashes []string, removeBytes func(sqlstore.Row) error) (sqlstore.PurgeResult, error)
+}
+
+// purgeRows is the one purge protocol, shared by Purge and Fsck's repair of deleted_bytes:
+// the rows of hashes are locked, the bytes of those still expired removed from the backend
+// that d chooses for each name, and those rows deleted, all in one transaction
+// (sqlstore.Store.PurgeRows), so that a name eZ re-created meanwhile keeps its new bytes.
+func purgeRows(ctx context.Context, s RowPurger, d dfs.Dispatch, backends map[string]Bytes, table string, hashes []string) (sqlstore.PurgeResult, error) {
+	return s.PurgeRows(ctx, table, hashes, func(cur sqlstore.Row) error {
+		class := d.BackendFor(cur.Name)
+		b := backends[class]
+		if b == nil {
+			return fmt.Errorf("no %s backend configured for %q", class, cur.Name)
+		}
+		return b.Remove(ctx, cur.Name)
+	})
 }
 
 // DefaultPurgeWorkers is how many transactions Purge runs at once when Workers is 0.
@@ -209,14 +229,7 @@ func (p *Purge) group(ctx context.Context, table string, rows []sqlstore.Row, re
 	for i, r := range rows {
 		hashes[i] = r.NameHash
 	}
-	res, err := p.Store.PurgeRows(ctx, table, hashes, func(cur sqlstore.Row) error {
-		class := p.Dispatch.BackendFor(cur.Name)
-		b := p.Backends[class]
-		if b == nil {
-			return fmt.Errorf("no %s backend configured for %q", class, cur.Name)
-		}
-		return b.Remove(ctx, cur.Name)
-	})
+	res, err := purgeRows(ctx, p.Store, p.Dispatch, p.Backends, table, hashes)
 	if err != nil {
 		if ctx.Err() == nil {
 			rep.failed.Add(int64(len(rows)))

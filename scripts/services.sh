@@ -107,7 +107,7 @@ if ! mariadb -S "$MDB/mysqld.sock" -e 'select 1' >/dev/null 2>&1; then
   start-stop-daemon --start --background --make-pidfile --pidfile "$SVC/mariadb.pid" --chuid mysql \
     --exec /usr/sbin/mariadbd -- --no-defaults --datadir="$MDB" --socket="$MDB/mysqld.sock" \
     --port="$MYSQL_PORT" --bind-address=127.0.0.1 --skip-name-resolve --log-error="$MDB/error.log" \
-    --max-connections=500
+    --max-connections=500 --innodb-buffer-pool-size=1G
   for _i in $(seq 300); do
     mariadb -S "$MDB/mysqld.sock" -e 'select 1' >/dev/null 2>&1 && break
     svc_alive "$SVC/mariadb.pid" || break   # it died (see error.log below): do not wait 30 s

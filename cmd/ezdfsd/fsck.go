@@ -30,9 +30,15 @@ the bucket for bytes without a row. It reports:
   missing_file    live rows whose file is missing              (--repair: marked deleted as eZ
                                                                 does, mtime = -ABS(mtime), expired = 1)
   size_mismatch   live rows whose file has another size
-  deleted_bytes   deleted rows whose bytes are still there      (what ezdfsd purge removes)
+  deleted_bytes   deleted rows whose bytes are still there      (--repair: purged as ezdfsd purge does,
+                                                                bytes and row, under the row lock, if
+                                                                expired = 1 and the original mtime is
+                                                                older than --min-age)
   bad_hash        rows whose name_hash is not md5(name)
   wrong_table     rows in the table the split rule does not choose for their name
+                                                               (--repair: moved to the right table in
+                                                                one transaction, unless it already has
+                                                                a row for that name_hash)
   orphan_file     files on the mount point without a row       (--repair: removed if older than --min-age)
   orphan_object   objects in the bucket without a row          (--repair: removed if older than --min-age)
   temp_file       temporary files of interrupted writes        (--repair: removed if older than --min-age)
@@ -40,9 +46,10 @@ Without --repair it writes nothing (a read-only database user is enough).
 
   --json                one JSON object per finding on stdout (the summary goes to stderr)
   --path PREFIX         only names starting with PREFIX
-  --repair              fix what can be fixed (see above); a live row is never deleted
-  --min-age DURATION    files and objects younger than this are never removed (default 1h, so
-                        eZ's writes in flight are safe)
+  --repair              fix what can be fixed (see above); a live row is never deleted; left
+                        for an operator: size_mismatch, bad_hash
+  --min-age DURATION    files, objects and deleted rows (by original mtime) younger than this
+                        are never removed (default 1h, so eZ's writes in flight are safe)
   --batch N             rows read per query (default 1000)
   --workers N           stat / HeadObject calls in flight (default 8)
   --metrics-textfile F  write the run's figures for node_exporter's textfile collector

@@ -25,8 +25,9 @@ import (
 // bucket (names containing /s3/ dispatched to S3) with one or more of each kind of
 // inconsistency in both tables and both backends, and checks that fsck reports exactly those,
 // as text and as JSON, with exit 1; that --repair fixes what it can (orphans and temporary files
-// older than --min-age, missing files marked deleted); and that fsck afterwards reports only
-// what repair cannot fix.
+// older than --min-age, missing files marked deleted, deleted rows' bytes purged with their
+// rows, a row in the wrong table moved); and that fsck afterwards reports only what repair
+// cannot fix (size mismatches, a wrong hash) and the orphan younger than --min-age.
 func TestFsckKnownInconsistencies(t *testing.T) {
 	dsn := testenv.MySQLDatabase(t)
 	store := testkit.MySQLStore(t, dsn)
@@ -173,11 +174,11 @@ func TestFsckKnownInconsistencies(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	code, out, errOut = runCmd(t, nil, append([]string{"fsck", "--repair", "--min-age", "1s"}, settings...)...)
 	t.Logf("fsck --repair:\n%s", out)
-	if code != 1 || !strings.Contains(out, "ezdfsd fsck: repaired 9, repair failed 0") {
+	if code != 1 || !strings.Contains(out, "ezdfsd fsck: repaired 12, repair failed 0") {
 		t.Errorf("fsck --repair: exit %d\n%s%s", code, out, errOut)
 	}
 	code, got, _ = fsckJSON()
-	after := []string{want[4], want[5], want[6], want[7], want[8], want[9], want[12]}
+	after := []string{want[4], want[5], want[9], want[12]} // size_mismatch, bad_hash, the young orphan
 	if code != 1 || !slices.Equal(got, sorted(after)) {
 		t.Errorf("fsck after --repair: exit %d\ngot  %q\nwant %q", code, got, sorted(after))
 	}
@@ -186,6 +187,23 @@ func TestFsckKnownInconsistencies(t *testing.T) {
 	if err := db.QueryRow("SELECT mtime, expired FROM ezdfsfile WHERE name_hash = ?", metadata.NameHash(p+"storage/images/missing.jpg")).
 		Scan(&mtime, &expired); err != nil || mtime != -1700000000 || !expired {
 		t.Errorf("row of a missing file after repair: mtime %d expired %v (%v); want -1700000000, 1", mtime, expired, err)
+	}
+	// deleted_bytes: purged as ezdfsd purge does, bytes and row.
+	for _, table := range []string{"ezdfsfile", "ezdfsfile_cache"} {
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM " + table + " WHERE name LIKE '%/del.%'").Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s: %d deleted rows left after repair (%v); want them purged", table, n, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(mount, p+"storage/images/del.jpg")); !os.IsNotExist(err) {
+		t.Errorf("bytes of a deleted row after repair: %v; want them removed", err)
+	}
+	// wrong_table: the row moved to the cache table.
+	var inStorage, inCache int
+	if err := db.QueryRow("SELECT (SELECT COUNT(*) FROM ezdfsfile WHERE name_hash = ?), (SELECT COUNT(*) FROM ezdfsfile_cache WHERE name_hash = ?)",
+		metadata.NameHash(p+"cache/public/inwrong.css"), metadata.NameHash(p+"cache/public/inwrong.css")).Scan(&inStorage, &inCache); err != nil ||
+		inStorage != 0 || inCache != 1 {
+		t.Errorf("row in the wrong table after repair: %d in ezdfsfile, %d in ezdfsfile_cache (%v); want 0, 1", inStorage, inCache, err)
 	}
 	if _, err := os.Stat(filepath.Join(mount, young)); err != nil {
 		t.Errorf("repair removed an orphan younger than --min-age: %v", err)

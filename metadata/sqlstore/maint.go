@@ -346,3 +346,52 @@ func (s *Store) Count(ctx context.Context, table string, f PageFilter) (int64, e
 	}
 	return n, nil
 }
+
+// MoveRow moves the row of nameHash from table from to table to, in one transaction: the row
+// is locked (SELECT ... FOR UPDATE; SQLite: the database's write lock), copied into to unless
+// to already has a row for that name_hash, and deleted from from. It reports whether the row
+// was moved; false, with nothing changed, when from has no such row or to already has one (the
+// caller leaves both for an operator to judge). fsck --repair uses it for rows that sit in the
+// table the split rule does not choose for their name.
+func (s *Store) MoveRow(ctx context.Context, from, to, nameHash string) (bool, error) {
+	for _, t := range []string{from, to} {
+		if _, ok := s.tables[t]; !ok {
+			return false, fmt.Errorf("sqlstore: move row in %w: %q", ErrUnknownTable, t)
+		}
+	}
+	op := fmt.Sprintf("move %s from %s to %s", nameHash, from, to)
+	qf, qt := s.dialect.quote(from), s.dialect.quote(to)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, s.dbError(ctx, op, err)
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	lock := "SELECT name_hash FROM " + qf + " WHERE name_hash = ? FOR UPDATE"
+	if s.dialect.name == "sqlite" {
+		lock = "UPDATE " + qf + " SET expired = expired WHERE name_hash = ?"
+	}
+	if _, err := tx.ExecContext(ctx, s.dialect.query(lock), nameHash); err != nil {
+		return false, s.dbError(ctx, op, err)
+	}
+	// The columns both tables have (the cache table has no status column).
+	const cols = "name, name_trunk, name_hash, datatype, scope, size, mtime, expired"
+	res, err := tx.ExecContext(ctx, s.dialect.query("INSERT INTO "+qt+" ("+cols+") SELECT "+cols+" FROM "+qf+
+		" WHERE name_hash = ? AND NOT EXISTS (SELECT 1 FROM "+qt+" WHERE name_hash = ?)"), nameHash, nameHash)
+	if err != nil {
+		return false, s.dbError(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.dbError(ctx, op, err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, s.dialect.query("DELETE FROM "+qf+" WHERE name_hash = ?"), nameHash); err != nil {
+		return false, s.dbError(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, s.dbError(ctx, op, err)
+	}
+	return true, nil
+}
