@@ -35,6 +35,17 @@ func stores(t *testing.T, f func(t *testing.T, s *sqlstore.Store)) {
 	t.Run("mysql", func(t *testing.T) {
 		f(t, testkit.MySQLStore(t, testenv.MySQLDatabase(t)))
 	})
+	t.Run("postgres", func(t *testing.T) {
+		s, err := sqlstore.OpenPostgres(context.Background(), testenv.PostgresDatabase(t), sqlstore.Config{Tables: dfs.DefaultTables().Names()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.CreateSchema(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f(t, s)
+	})
 }
 
 func put(t *testing.T, s *sqlstore.Store, name, scope string, mtime int64) {

@@ -110,7 +110,7 @@ func (s *Store) Page(ctx context.Context, table, after string, limit int, f Page
 	}
 	q += " ORDER BY name_hash LIMIT ?"
 	args = append([]any{after}, append(args, limit)...)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, s.dialect.query(q), args...)
 	if err != nil {
 		return nil, s.dbError(ctx, "page of "+table, err)
 	}
@@ -191,13 +191,13 @@ func (s *Store) PurgeRows(ctx context.Context, table string, hashes []string, re
 	if s.dialect.name == "sqlite" {
 		// SQLite has no row locks: a no-op write takes the database's write lock, which every
 		// other writer then waits for until the commit.
-		if _, err := tx.ExecContext(ctx, "UPDATE "+q+" SET expired = expired WHERE name_hash IN "+in, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.dialect.query("UPDATE "+q+" SET expired = expired WHERE name_hash IN "+in), args...); err != nil {
 			return PurgeResult{}, s.dbError(ctx, op, err)
 		}
 	} else {
 		sel += " FOR UPDATE"
 	}
-	rows, err := tx.QueryContext(ctx, sel, args...)
+	rows, err := tx.QueryContext(ctx, s.dialect.query(sel), args...)
 	if err != nil {
 		return PurgeResult{}, s.dbError(ctx, op, err)
 	}
@@ -234,7 +234,7 @@ func (s *Store) PurgeRows(ctx context.Context, table string, hashes []string, re
 	if len(gone) > 0 {
 		// These rows are locked and were expired when locked: they still are.
 		del := "DELETE FROM " + q + " WHERE name_hash IN (?" + strings.Repeat(", ?", len(gone)-1) + ")"
-		if _, err := tx.ExecContext(dctx, del, gone...); err != nil {
+		if _, err := tx.ExecContext(dctx, s.dialect.query(del), gone...); err != nil {
 			return PurgeResult{}, s.dbError(ctx, op, err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -251,8 +251,8 @@ func (s *Store) MarkDeleted(ctx context.Context, table, nameHash string) (bool, 
 	if _, ok := s.tables[table]; !ok {
 		return false, fmt.Errorf("sqlstore: mark deleted in %w: %q", ErrUnknownTable, table)
 	}
-	res, err := s.db.ExecContext(ctx, "UPDATE "+s.dialect.quote(table)+
-		" SET mtime = -ABS(mtime), expired = 1 WHERE name_hash = ? AND expired = 0", nameHash)
+	res, err := s.db.ExecContext(ctx, s.dialect.query("UPDATE "+s.dialect.quote(table)+
+		" SET mtime = -ABS(mtime), expired = 1 WHERE name_hash = ? AND expired = 0"), nameHash)
 	if err != nil {
 		return false, s.dbError(ctx, fmt.Sprintf("mark %s deleted in %s", nameHash, table), err)
 	}
@@ -314,7 +314,7 @@ func (s *Store) Existing(ctx context.Context, table string, names []string) (map
 
 // scanStrings runs a query of one string column and calls fn for each value.
 func (s *Store) scanStrings(ctx context.Context, query string, args []any, fn func(string)) error {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.db.QueryContext(ctx, s.dialect.query(query), args...)
 	if err != nil {
 		return err
 	}
@@ -341,7 +341,7 @@ func (s *Store) Count(ctx context.Context, table string, f PageFilter) (int64, e
 		q += " WHERE " + cond
 	}
 	var n int64
-	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.dialect.query(q), args...).Scan(&n); err != nil {
 		return 0, s.dbError(ctx, "count of "+table, err)
 	}
 	return n, nil
