@@ -57,6 +57,11 @@ type variable struct {
 	isArray bool
 	scalar  string
 	entries []entry
+	// ops are the array assignments in the order they were read (Name[]=v as auto, Name[k]=v
+	// keyed), since the last reset. Merge replays them: resolving an override file's automatic
+	// keys on their own loses entries that a later Name[k]=v of the same file overwrote there,
+	// but not in the one array PHP builds from all the files.
+	ops []entry
 	// reset records that a bare "Name[]" line cleared the array in this file (or in a file
 	// merged into this one), so a Merge replaces the base array instead of appending to it.
 	reset  bool
@@ -262,6 +267,7 @@ func (v *variable) asArray() {
 		v.isArray = true
 		v.scalar = ""
 		v.entries = nil
+		v.ops = nil
 	}
 }
 
@@ -287,12 +293,14 @@ func (v *variable) appendAuto(value string, o origin) {
 		}
 	}
 	v.entries = append(v.entries, entry{key: strconv.FormatInt(next, 10), value: value, auto: true, origin: o})
+	v.ops = append(v.ops, entry{value: value, auto: true, origin: o})
 }
 
 func (v *variable) setKey(key, value string, o origin) {
 	if n, ok := phpIntKey(key); ok {
 		key = strconv.FormatInt(n, 10)
 	}
+	v.ops = append(v.ops, entry{key: key, value: value, origin: o})
 	for i := range v.entries {
 		if v.entries[i].key == key {
 			v.entries[i].value = value
@@ -428,8 +436,9 @@ func (ini *INI) Merge(over *INI) {
 			case ov.reset || !v.isArray:
 				*v = variable{name: ov.name, isArray: true, reset: ov.reset, origin: ov.origin}
 				v.entries = append([]entry(nil), ov.entries...)
+				v.ops = append([]entry(nil), ov.ops...)
 			default:
-				for _, e := range ov.entries {
+				for _, e := range ov.ops {
 					if e.auto {
 						v.appendAuto(e.value, e.origin)
 					} else {
