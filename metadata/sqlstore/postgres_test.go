@@ -2,9 +2,6 @@ package sqlstore_test
 
 import (
 	"context"
-	"errors"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,51 +136,11 @@ func TestOpenPostgresConnectionSettings(t *testing.T) {
 }
 
 func TestPostgresUnavailable(t *testing.T) {
-	for _, c := range []struct{ desc, addr string }{
-		{"connection refused", closedPort(t)},
-		{"server never answers", silentServer(t)},
-	} {
-		t.Run(c.desc, func(t *testing.T) {
-			host, port, _ := net.SplitHostPort(c.addr)
-			p, _ := strconv.Atoi(port)
-			u := sqlstore.PostgresParams{Host: host, Port: p, User: "ezp", Password: "s3cret-pw", Database: "ezp",
-				SSLMode: "disable"}.URL()
-			s, err := sqlstore.OpenPostgres(context.Background(), u, sqlstore.Config{Tables: bothTables, QueryTimeout: 500 * time.Millisecond}, prometheus.NewRegistry())
-			if err != nil {
-				t.Fatalf("OpenPostgres must not need the server: %v", err)
-			}
-			defer s.Close()
-			done := make(chan error, 1)
-			go func() {
-				_, err := s.Lookup(context.Background(), metadata.Key{Table: "ezdfsfile", Name: "var/a"})
-				done <- err
-			}()
-			select {
-			case err := <-done:
-				if !errors.Is(err, metadata.ErrUnavailable) || errors.Is(err, metadata.ErrNotFound) {
-					t.Errorf("Lookup: %v, want ErrUnavailable", err)
-				}
-				if err != nil && strings.Contains(err.Error(), "s3cret-pw") {
-					t.Errorf("error shows the password: %v", err)
-				}
-				t.Logf("error: %v", err)
-			case <-time.After(5 * time.Second):
-				t.Fatal("Lookup still running after 5s (want ~QueryTimeout)")
-			}
-			if err := s.Check(context.Background()); !errors.Is(err, metadata.ErrUnavailable) {
-				t.Errorf("Check: %v, want ErrUnavailable", err)
-			}
-			if err := s.Put(context.Background(), "ezdfsfile", metadata.File{Name: "var/a"}); !errors.Is(err, metadata.ErrUnavailable) {
-				t.Errorf("Put: %v, want ErrUnavailable", err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-			defer cancel()
-			if _, err := s.Lookup(ctx, metadata.Key{Table: "ezdfsfile", Name: "var/a"}); c.desc == "server never answers" &&
-				(!errors.Is(err, context.DeadlineExceeded) || errors.Is(err, metadata.ErrUnavailable)) {
-				t.Errorf("Lookup with caller deadline: %v, want context.DeadlineExceeded only", err)
-			}
-		})
-	}
+	testUnavailable(t, "Check", (*sqlstore.Store).Check, func(t *testing.T, host string, port int) (*sqlstore.Store, error) {
+		u := sqlstore.PostgresParams{Host: host, Port: port, User: "ezp", Password: "s3cret-pw", Database: "ezp",
+			SSLMode: "disable"}.URL()
+		return sqlstore.OpenPostgres(context.Background(), u, sqlstore.Config{Tables: bothTables, QueryTimeout: 500 * time.Millisecond}, prometheus.NewRegistry())
+	})
 }
 
 func TestOpenPostgresMalformed(t *testing.T) {

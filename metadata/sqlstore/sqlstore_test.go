@@ -469,6 +469,19 @@ func silentServer(t *testing.T) string {
 }
 
 func TestMySQLUnavailable(t *testing.T) {
+	testUnavailable(t, "Ping", (*sqlstore.Store).Ping, func(t *testing.T, host string, port int) (*sqlstore.Store, error) {
+		dsn := sqlstore.MySQLParams{Host: host, Port: port, User: "ezp", Password: "s3cret-pw", Database: "ezp",
+			ConnectTimeout: 300 * time.Millisecond}.DSN()
+		return sqlstore.OpenMySQL(context.Background(), dsn, sqlstore.Config{Tables: bothTables, QueryTimeout: 500 * time.Millisecond}, prometheus.NewRegistry())
+	})
+}
+
+// testUnavailable runs a store opened by open (user ezp, password s3cret-pw) against a refused
+// port and a server that never answers: opening needs no server; Lookup, probe (named for the
+// messages) and Put fail with ErrUnavailable within about QueryTimeout, without the password in
+// the error; and a caller's own deadline on a hung server is reported as context.DeadlineExceeded.
+func testUnavailable(t *testing.T, probeName string, probe func(*sqlstore.Store, context.Context) error,
+	open func(t *testing.T, host string, port int) (*sqlstore.Store, error)) {
 	cases := []struct {
 		desc string
 		addr string
@@ -480,11 +493,9 @@ func TestMySQLUnavailable(t *testing.T) {
 		t.Run(c.desc, func(t *testing.T) {
 			host, port, _ := net.SplitHostPort(c.addr)
 			p, _ := strconv.Atoi(port)
-			dsn := sqlstore.MySQLParams{Host: host, Port: p, User: "ezp", Password: "s3cret-pw", Database: "ezp",
-				ConnectTimeout: 300 * time.Millisecond}.DSN()
-			s, err := sqlstore.OpenMySQL(context.Background(), dsn, sqlstore.Config{Tables: bothTables, QueryTimeout: 500 * time.Millisecond}, prometheus.NewRegistry())
+			s, err := open(t, host, p)
 			if err != nil {
-				t.Fatalf("OpenMySQL must not need the server: %v", err)
+				t.Fatalf("opening must not need the server: %v", err)
 			}
 			defer s.Close()
 			done := make(chan error, 1)
@@ -504,8 +515,8 @@ func TestMySQLUnavailable(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("Lookup still running after 5s (want ~QueryTimeout)")
 			}
-			if err := s.Ping(context.Background()); !errors.Is(err, metadata.ErrUnavailable) {
-				t.Errorf("Ping: %v, want ErrUnavailable", err)
+			if err := probe(s, context.Background()); !errors.Is(err, metadata.ErrUnavailable) {
+				t.Errorf("%s: %v, want ErrUnavailable", probeName, err)
 			}
 			if err := s.Put(context.Background(), "ezdfsfile", metadata.File{Name: "var/a"}); !errors.Is(err, metadata.ErrUnavailable) {
 				t.Errorf("Put: %v, want ErrUnavailable", err)
