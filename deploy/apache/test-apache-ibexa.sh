@@ -6,41 +6,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 command -v apache2 >/dev/null || { echo "test-apache-ibexa: apache2 not installed (apt-get install apache2)" >&2; exit 2; }
-mods=/usr/lib/apache2/modules
 # shellcheck source=../proxytest.sh
 source "$here/../proxytest.sh"
 proxytest_init test-apache-ibexa
 
-sed "s#127.0.0.1:8081#127.0.0.1:$bport#g" "$here/ezdfsd-ibexa.conf" > "$d/ezdfsd.conf"
-user=$(id -un); group=$(id -gn)
-# Apache refuses to run its children as root.
-if [ "$(id -u)" = 0 ]; then user=nobody; group=$(id -gn nobody); fi
-cat > "$d/httpd.conf" <<CONF
-ServerRoot "$d"
-PidFile "$d/httpd.pid"
-ErrorLog "$d/error.log"
-LogLevel warn
-Listen 127.0.0.1:$pport
-User $user
-Group $group
-ServerName ezdfsd-test
-LoadModule mpm_event_module $mods/mod_mpm_event.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule headers_module $mods/mod_headers.so
-LoadModule rewrite_module $mods/mod_rewrite.so
-LoadModule proxy_module $mods/mod_proxy.so
-LoadModule proxy_http_module $mods/mod_proxy_http.so
-<VirtualHost 127.0.0.1:$pport>
-    DocumentRoot "$d"
-    Include "$d/ezdfsd.conf"
-    # Stand-in for the eZ front controller rule that gets everything else.
-    RewriteEngine On
-    RewriteRule ^ - [G]
-</VirtualHost>
-CONF
-apache2 -t -f "$d/httpd.conf"
-apache2 -f "$d/httpd.conf" -DFOREGROUND & pids+=($!)
-wait_up "$bport"; wait_up "$pport"
+# shellcheck source=apachetest.sh
+source "$here/apachetest.sh"
+apache_start "$here/ezdfsd-ibexa.conf"
 
 check '/var/site/storage/images/3/6/4/6/6463-1-eng-GB/a%20b.png'    '/var/site/storage/images/3/6/4/6/6463-1-eng-GB/a%20b.png|cookie=|auth='
 check '/var/site/storage/images/_aliases/large/3/6/100%25.png?v=1'  '/var/site/storage/images/_aliases/large/3/6/100%25.png?v=1|cookie=|auth='
