@@ -2,7 +2,6 @@ package maint_test
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,11 +9,8 @@ import (
 	"testing"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
-	"github.com/ezdfsd/ezdfsd/internal/testenv"
-	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/maint"
 	"github.com/ezdfsd/ezdfsd/metadata"
-	"github.com/ezdfsd/ezdfsd/storage/mountpoint"
 )
 
 // racingBytes is the mount point where eZ re-creates name (once) right after fsck has seen
@@ -40,26 +36,8 @@ func (b *racingBytes) Stat(ctx context.Context, name string) (int64, error) {
 // (an fsck that removed the bytes it had seen would lose them); and a row in the wrong table is
 // not moved when the right table already has a row for its name_hash (both stay, reported).
 func TestFsckRepairRaces(t *testing.T) {
-	dsn := testenv.MySQLDatabase(t)
-	store := testkit.MySQLStore(t, dsn)
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	dir := t.TempDir()
-	mp, err := mountpoint.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mp.Close() })
-	bytesMP, err := maint.OpenMountPoint(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bytesMP.Close() })
-	tables := dfs.DefaultTables()
-	w := &ezWriter{db: db, mp: mp, tables: tables}
+	c := newEZCluster(t)
+	store, db, dir, bytesMP, tables, w := c.store, c.db, c.dir, c.bytes, c.tables, c.writer
 	w.mtime.Store(1_000_000) // 1970: older than any --min-age
 	ctx := context.Background()
 

@@ -71,26 +71,8 @@ func (w *ezWriter) delete(ctx context.Context, name string) error {
 // left stale the file of a name eZ had just re-created); after a last purge no expired row and
 // no file without a row is left.
 func TestPurgeConcurrentWriter(t *testing.T) {
-	dsn := testenv.MySQLDatabase(t)
-	store := testkit.MySQLStore(t, dsn)
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	dir := t.TempDir()
-	mp, err := mountpoint.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mp.Close() })
-	bytesMP, err := maint.OpenMountPoint(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bytesMP.Close() })
-	tables := dfs.DefaultTables()
-	w := &ezWriter{db: db, mp: mp, tables: tables}
+	c := newEZCluster(t)
+	store, db, dir, bytesMP, tables, w := c.store, c.db, c.dir, c.bytes, c.tables, c.writer
 	w.mtime.Store(1_000_000)
 
 	// Every row deleted goes to an audit table, written by the database itself: a purge that
@@ -318,4 +300,40 @@ func checkLocked(ctx context.Context, db *sql.DB, table, name, dir string) error
 		return fmt.Errorf("live row %s (mtime %d) has the bytes of store %s", name, mtime, got)
 	}
 	return nil
+}
+
+// ezCluster is a MariaDB database with eZ's tables and a mount point, an eZ-like writer on
+// them, and the mount point as purge and fsck see it; everything is closed when the test ends.
+type ezCluster struct {
+	store  *sqlstore.Store
+	db     *sql.DB
+	dir    string
+	bytes  *maint.MountPoint
+	tables dfs.Tables
+	writer *ezWriter
+}
+
+func newEZCluster(t *testing.T) ezCluster {
+	t.Helper()
+	dsn := testenv.MySQLDatabase(t)
+	store := testkit.MySQLStore(t, dsn)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	dir := t.TempDir()
+	mp, err := mountpoint.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mp.Close() })
+	bytesMP, err := maint.OpenMountPoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bytesMP.Close() })
+	tables := dfs.DefaultTables()
+	w := &ezWriter{db: db, mp: mp, tables: tables}
+	return ezCluster{store: store, db: db, dir: dir, bytes: bytesMP, tables: tables, writer: w}
 }
