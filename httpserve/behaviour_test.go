@@ -41,7 +41,12 @@ func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
 }
 
 func get(h http.Handler, w http.ResponseWriter, target string, headers ...string) {
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	serve(h, w, http.MethodGet, target, headers...)
+}
+
+// serve sends method with the raw request target and the header pairs to h.
+func serve(h http.Handler, w http.ResponseWriter, method, target string, headers ...string) {
+	req := httptest.NewRequest(method, "/", nil)
 	req.RequestURI = target
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Add(headers[i], headers[i+1])

@@ -449,13 +449,8 @@ func TestConformance(t *testing.T) {
 			if method == "" {
 				method = http.MethodGet
 			}
-			req := httptest.NewRequest(method, "/", nil)
-			req.RequestURI = c.target
-			for i := 0; i+1 < len(c.headers); i += 2 {
-				req.Header.Add(c.headers[i], c.headers[i+1])
-			}
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
+			serve(h, rec, method, c.target, c.headers...)
 			if rec.Code != c.code {
 				t.Fatalf("status = %d, want %d; body %q", rec.Code, c.code, truncate(rec.Body.Bytes()))
 			}
