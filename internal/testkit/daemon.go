@@ -32,7 +32,8 @@ func (d *Daemon) Stop() { d.stop() }
 
 // StartDaemon loads args and environ with config.Load and Validate, as the serve command does,
 // builds the App with daemon.New and runs it until the test ends or Stop is called. Debug logs go
-// to Logs; their tail is printed when the test failed.
+// to Logs, as text or, with --log-format=json, one JSON object per line as `ezdfsd serve` writes
+// them; their tail is printed when the test failed.
 func StartDaemon(t testing.TB, args, environ []string) *Daemon {
 	t.Helper()
 	cfg, err := config.Load(args, environ)
@@ -43,7 +44,11 @@ func StartDaemon(t testing.TB, args, environ []string) *Daemon {
 		t.Fatalf("config.Validate: %v", err)
 	}
 	logs := &SyncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var lh slog.Handler = slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})
+	if cfg.LogFormat == "json" {
+		lh = slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})
+	}
+	logger := slog.New(lh)
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := daemon.New(ctx, cfg, logger, Version)
 	if err != nil {
