@@ -9,15 +9,24 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
+	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/internal/testenv"
+	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
 )
 
@@ -547,4 +556,180 @@ func normalise(raw []byte) []byte {
 func head(raw []byte) string {
 	h, _, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
 	return string(h)
+}
+
+// countingProxy forwards loopback connections to target and records, per connection, the bytes
+// target sent and whether the client side (the daemon) has closed it.
+type countingProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []*countedConn
+}
+
+// countedConn is one proxied connection.
+type countedConn struct {
+	fromTarget atomic.Int64
+	closed     atomic.Bool // the daemon closed its end
+}
+
+func startCountingProxy(t *testing.T, target string) *countingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProxy{ln: ln, target: target}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			cc := &countedConn{}
+			p.mu.Lock()
+			p.conns = append(p.conns, cc)
+			p.mu.Unlock()
+			wg.Add(2)
+			go func() { // daemon → S3; ends when the daemon closes the connection
+				defer wg.Done()
+				io.Copy(server, client)
+				cc.closed.Store(true)
+				server.Close()
+			}()
+			go func() { // S3 → daemon, counted
+				defer wg.Done()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := server.Read(buf)
+					cc.fromTarget.Add(int64(n))
+					if n > 0 {
+						if _, werr := client.Write(buf[:n]); werr != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				client.Close()
+			}()
+		}
+	}()
+	return p
+}
+
+// biggest returns the connection that carried the most bytes from the target.
+func (p *countingProxy) biggest() *countedConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var big *countedConn
+	for _, c := range p.conns {
+		if big == nil || c.fromTarget.Load() > big.fromTarget.Load() {
+			big = c
+		}
+	}
+	return big
+}
+
+// TestListenerS3ClientGone: a client that reads the first KiB of a large S3 file and closes its
+// connection makes the daemon stop the S3 stream at once: the S3 connection carrying the body is
+// closed (not drained), far less than the object crosses it, the exchange is counted as
+// client_gone and logged, in-flight requests return to 0, and the daemon keeps serving.
+func TestListenerS3ClientGone(t *testing.T) {
+	srv := testenv.S3Server(t)
+	admin := testkit.S3Admin(srv)
+	bucket := testkit.NewBucket(t, srv, admin, "ezdfsd-listener-")
+	const (
+		s3Dir  = "var/s3site/storage/images/"
+		big    = s3Dir + "big.bin"
+		small  = s3Dir + "small.jpg"
+		size   = 64 << 20
+		bound  = 10 * time.Second
+		readKB = 16
+	)
+	bigData, smallData := pattern("big-s3-object", size), pattern("small-s3-object", 5000)
+	ctx := context.Background()
+	for key, data := range map[string][]byte{big: bigData, small: smallData} {
+		if _, err := admin.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+	site := newHostileSite(t)
+	site.putRows(t, metadata.File{Name: big, Size: size, Datatype: "application/octet-stream"}, metadata.File{Name: small, Size: int64(len(smallData))})
+	u, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startCountingProxy(t, u.Host)
+	d := startDaemon(t, site.args("--path-backend="+s3Dir+"="+dfs.S3Backend, "--s3-bucket="+bucket, "--s3-region=us-east-1",
+		"--s3-endpoint=http://"+proxy.ln.Addr().String(), "--s3-path-style=true",
+		"--s3-access-key-id="+srv.AccessKey, "--s3-secret-access-key="+srv.SecretKey)...)
+	reg := d.App.Registry()
+	checkHealthy(t, d, "/"+small, smallData)
+
+	c, err := net.DialTimeout("tcp", d.FilesAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	if _, err := io.WriteString(c, keepAlive("GET", "/"+big)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if _, err := io.ReadFull(br, make([]byte, readKB<<10)); err != nil {
+		t.Fatalf("reading the first %d KiB: %v", readKB, err)
+	}
+	c.Close() // with unread bytes: a reset
+	gone := time.Now()
+
+	var s3conn *countedConn
+	ok := waitUntil(bound, func() bool {
+		s3conn = proxy.biggest()
+		return s3conn != nil && s3conn.closed.Load() &&
+			testkit.MetricSum(t, reg, "ezdfsd_http_requests_in_flight", nil) == 0 &&
+			testkit.MetricSum(t, reg, "ezdfsd_storage_events_total", map[string]string{"event": "client_gone"}) == 1
+	})
+	took := time.Since(gone)
+	crossed := s3conn.fromTarget.Load()
+	t.Logf("client closed after %d KiB: S3 connection closed=%v %v later, %.1f of %d MiB crossed it; in flight %v, client_gone %v",
+		readKB, s3conn.closed.Load(), took.Round(time.Millisecond), float64(crossed)/(1<<20), size>>20,
+		testkit.MetricSum(t, reg, "ezdfsd_http_requests_in_flight", nil),
+		testkit.MetricSum(t, reg, "ezdfsd_storage_events_total", map[string]string{"event": "client_gone"}))
+	if !ok {
+		t.Fatalf("within %v of the client leaving: want the S3 body connection closed, no request in flight and one client_gone event", bound)
+	}
+	if crossed > size/2 {
+		t.Errorf("%d of %d bytes came from S3 for a client that read %d KiB: the stream was drained, not stopped", crossed, size, readKB)
+	}
+	if !strings.Contains(d.Logs.String(), "client gone") {
+		t.Error(`no "client gone" log line`)
+	}
+	if n := testkit.MetricSum(t, reg, "ezdfsd_storage_events_total", map[string]string{"event": "storage_error"}); n != 0 {
+		t.Errorf("storage_error events %v: the client leaving is not an S3 failure", n)
+	}
+	checkHealthy(t, d, "/"+small, smallData)
+	checkHealthy(t, d, "/"+goodName, site.good)
+	checkNoPanic(t, d)
+}
+
+// waitUntil polls cond every 10 ms until it holds or limit passes, and reports whether it held.
+func waitUntil(limit time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
