@@ -25,6 +25,7 @@ import (
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/dfs"
+	"github.com/ezdfsd/ezdfsd/internal/faultproxy"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/internal/testkit"
 	"github.com/ezdfsd/ezdfsd/metadata"
@@ -732,4 +733,86 @@ func waitUntil(limit time.Duration, cond func() bool) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return true
+}
+
+// TestListenerDependencyDeadlines: with one dependency hung (accepting connections and never
+// answering), a request that needs it is answered within a bound set by the daemon's own
+// timeouts (--db-timeout 500ms, --memcached-timeout 100ms, --s3-first-byte-timeout 1s), while
+// the client is willing to wait half a minute: the deadline is on the daemon's call, not on the
+// client going away, which an HTTP engine that never cancels a request's context relies on.
+func TestListenerDependencyDeadlines(t *testing.T) {
+	st := newFaultStack(t)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	cold := 0
+	nextCold := func(site string) string {
+		for ; cold < len(st.colds); cold++ {
+			if strings.HasPrefix(st.colds[cold], site) {
+				cold++
+				return st.colds[cold-1]
+			}
+		}
+		t.Fatal("out of cold rows")
+		return ""
+	}
+	db := func() []*faultproxy.Proxy { return []*faultproxy.Proxy{st.db} }
+	cases := []struct {
+		name  string
+		proxy func() []*faultproxy.Proxy
+		paths []string // asked in turn: the first may only meet the cut of its pooled connection
+		want  int
+		bound time.Duration // 5 to 15 times the daemon's timeout: room for busy cores, none for a missing deadline
+	}{
+		{"MariaDB hung", db, []string{nextCold(nfsSite), nfsSite + "deadline/none.jpg", nextCold(nfsSite)}, 503, 2500 * time.Millisecond},
+		{"memcached hung", func() []*faultproxy.Proxy { return st.memcached }, []string{nextCold(nfsSite), nextCold(nfsSite), nextCold(nfsSite)}, 200, 1500 * time.Millisecond},
+		{"S3 hung", func() []*faultproxy.Proxy { return []*faultproxy.Proxy{st.s3} }, []string{nextCold(s3Site), nextCold(s3Site)}, 503, 5 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, p := range c.proxy() {
+				if err := p.SetMode(faultproxy.Blackhole); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer func() {
+				for _, p := range c.proxy() {
+					if err := p.SetMode(faultproxy.Pass); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}()
+			for _, path := range c.paths {
+				start := time.Now()
+				res, err := client.Get(st.d.url("/" + path))
+				took := time.Since(start)
+				if err != nil {
+					t.Fatalf("%s after %v: %v", path, took, err)
+				}
+				body, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				if err != nil {
+					t.Fatalf("%s body: %v", path, err)
+				}
+				t.Logf("%s: %d after %v", path, res.StatusCode, took.Round(time.Millisecond))
+				if res.StatusCode != c.want {
+					t.Errorf("%s: status %d, want %d", path, res.StatusCode, c.want)
+				}
+				if c.want == 200 && !bytes.Equal(body, st.files[path]) {
+					t.Errorf("%s: 200 with %d wrong bytes", path, len(body))
+				}
+				if c.want == 503 && res.Header.Get("Retry-After") == "" {
+					t.Errorf("%s: 503 without Retry-After", path)
+				}
+				if took > c.bound {
+					t.Errorf("%s answered after %v, want within %v: the daemon's call has no deadline of its own", path, took, c.bound)
+				}
+			}
+		})
+	}
+	testkit.WaitIdle(t, st.d.App.Registry())
+	for _, name := range []string{st.hotNFS[0], st.hotS3[0], nextCold(nfsSite), nextCold(s3Site)} {
+		if code, _, err := getOnce(st.d.url("/"+name), st.files[name]); code != 200 || err != nil {
+			t.Errorf("after the dependencies came back: %s = %d (%v)", name, code, err)
+		}
+	}
+	checkNoPanic(t, st.d)
 }
