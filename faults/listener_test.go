@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
@@ -815,4 +818,173 @@ func TestListenerDependencyDeadlines(t *testing.T) {
 		}
 	}
 	checkNoPanic(t, st.d)
+}
+
+// TestListenerAccessLogAndMetrics: with --access-log and --log-format=json, every request (200,
+// HEAD, 206, 404, 405, 503 and a download the client abandons) writes exactly one JSON line
+// "request" with exactly the fields method, path, status, bytes, duration, backend, request_id
+// and aborted (plus slog's time, level and msg) holding what was answered; and the HTTP metric
+// families keep their names and label sets, with one series per answer kind.
+func TestListenerAccessLogAndMetrics(t *testing.T) {
+	site := newHostileSite(t)
+	const short = imagesDir + "short.jpg"
+	writeFile(t, site.mount, short, []byte("short"))
+	site.putRows(t, metadata.File{Name: short, Size: 100})
+	d := startDaemon(t, site.args("--access-log", "--log-format=json", "--missing-retries=0")...)
+
+	type want struct {
+		method, path, backend string
+		status                int
+		bytes                 int64 // -1: fewer than the file, the client left
+		aborted               bool
+	}
+	missing := imagesDir + "nope.jpg"
+	cases := []struct {
+		id   string
+		req  string
+		head bool
+		want want
+	}{
+		{"acc-200", keepAlive("GET", "/"+goodName, "X-Request-Id: acc-200\r\n"), false, want{"GET", goodName, "mountpoint", 200, int64(len(site.good)), false}},
+		{"acc-head", keepAlive("HEAD", "/"+goodName, "X-Request-Id: acc-head\r\n"), true, want{"HEAD", goodName, "mountpoint", 200, 0, false}},
+		{"acc-206", keepAlive("GET", "/"+goodName, "X-Request-Id: acc-206\r\n", "Range: bytes=10-19\r\n"), false, want{"GET", goodName, "mountpoint", 206, 10, false}},
+		{"acc-404", keepAlive("GET", "/"+missing, "X-Request-Id: acc-404\r\n"), false, want{"GET", missing, "mountpoint", 404, -2, false}},
+		{"acc-405", "DELETE /" + goodName + " HTTP/1.1\r\nHost: x\r\nX-Request-Id: acc-405\r\n\r\n", false, want{"DELETE", goodName, "none", 405, -2, false}},
+		{"acc-503", keepAlive("GET", "/"+short, "X-Request-Id: acc-503\r\n"), false, want{"GET", short, "mountpoint", 503, -2, false}},
+	}
+	for i := range cases {
+		c := &cases[i]
+		a := exchangeRaw(t, d.FilesAddr, c.req, c.head)
+		if a.status != c.want.status {
+			t.Fatalf("%s: %s, want %d", c.id, a.statusLine, c.want.status)
+		}
+		if id, _ := a.get("X-Request-Id"); id != c.id {
+			t.Fatalf("%s: X-Request-Id %q", c.id, id)
+		}
+		if c.want.bytes == -2 { // an error page: its length
+			c.want.bytes = int64(len(a.body))
+		}
+	}
+	// A download the client leaves after 64 KiB: one line, aborted, fewer bytes than the file.
+	c, err := net.DialTimeout("tcp", d.FilesAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	io.WriteString(c, keepAlive("GET", "/"+bigName, "X-Request-Id: acc-gone\r\n"))
+	if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	cases = append(cases, struct {
+		id   string
+		req  string
+		head bool
+		want want
+	}{"acc-gone", "", false, want{"GET", bigName, "mountpoint", 200, -1, true}})
+	testkit.WaitIdle(t, d.App.Registry())
+
+	t.Run("access log", func(t *testing.T) {
+		fields := []string{"aborted", "backend", "bytes", "duration", "level", "method", "msg", "path", "request_id", "status", "time"}
+		lines := map[string][]map[string]any{}
+		for _, line := range strings.Split(strings.TrimSpace(d.Logs.String()), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("log line is not one JSON object: %q: %v", line, err)
+			}
+			if m["msg"] == "request" {
+				id, _ := m["request_id"].(string)
+				lines[id] = append(lines[id], m)
+			}
+		}
+		if len(lines) != len(cases) {
+			t.Errorf("%d request ids in the access log, want %d", len(lines), len(cases))
+		}
+		for _, c := range cases {
+			got := lines[c.id]
+			if len(got) != 1 {
+				t.Errorf("%s: %d access log lines, want 1", c.id, len(got))
+				continue
+			}
+			m := got[0]
+			keys := slices.Sorted(maps.Keys(m))
+			if !slices.Equal(keys, fields) {
+				t.Errorf("%s: fields %q, want %q", c.id, keys, fields)
+			}
+			w := c.want
+			bytesOK := m["bytes"] == float64(w.bytes)
+			if w.bytes == -1 {
+				n, _ := m["bytes"].(float64)
+				bytesOK = n > 0 && n < bigSize
+			}
+			if m["method"] != w.method || m["path"] != w.path || m["status"] != float64(w.status) || !bytesOK ||
+				m["backend"] != w.backend || m["aborted"] != w.aborted || m["level"] != "INFO" {
+				t.Errorf("%s: %v\nwant method %s path %s status %d bytes %d backend %s aborted %v level INFO", c.id, m, w.method, w.path, w.status, w.bytes, w.backend, w.aborted)
+			}
+			if dur, ok := m["duration"].(float64); !ok || dur <= 0 {
+				t.Errorf("%s: duration %v, want a positive number (nanoseconds)", c.id, m["duration"])
+			}
+		}
+	})
+
+	t.Run("metric families and labels", func(t *testing.T) {
+		mfs, err := d.App.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		labelsOf := func(m *dto.Metric) string {
+			var parts []string
+			for _, l := range m.GetLabel() {
+				parts = append(parts, l.GetName()+"="+l.GetValue())
+			}
+			return strings.Join(parts, ",")
+		}
+		families := map[string][]string{} // name → label names (of its first series)
+		series := map[string]float64{}    // ezdfsd_http_requests_total label set → count
+		for _, mf := range mfs {
+			name := mf.GetName()
+			if !strings.HasPrefix(name, "ezdfsd_http_") && name != "ezdfsd_storage_events_total" {
+				continue
+			}
+			var names []string
+			for _, l := range mf.GetMetric()[0].GetLabel() {
+				names = append(names, l.GetName())
+			}
+			families[name+"/"+mf.GetType().String()] = names
+			if name == "ezdfsd_http_requests_total" {
+				for _, m := range mf.GetMetric() {
+					series[labelsOf(m)] = m.GetCounter().GetValue()
+				}
+			}
+		}
+		wantFamilies := map[string][]string{
+			"ezdfsd_http_requests_total/COUNTER":             {"backend", "code", "method"},
+			"ezdfsd_http_request_duration_seconds/HISTOGRAM": {"backend", "code"},
+			"ezdfsd_http_response_bytes_total/COUNTER":       {"backend"},
+			"ezdfsd_http_requests_in_flight/GAUGE":           nil,
+			"ezdfsd_http_overload_rejected_total/COUNTER":    nil,
+			"ezdfsd_storage_events_total/COUNTER":            {"event"},
+		}
+		if !maps.EqualFunc(families, wantFamilies, slices.Equal) {
+			t.Errorf("HTTP metric families (name/type → labels):\n got %v\nwant %v", families, wantFamilies)
+		}
+		wantSeries := map[string]float64{
+			"backend=mountpoint,code=200,method=GET":  2, // acc-200 and the abandoned download
+			"backend=mountpoint,code=200,method=HEAD": 1,
+			"backend=mountpoint,code=206,method=GET":  1,
+			"backend=mountpoint,code=404,method=GET":  1,
+			"backend=mountpoint,code=503,method=GET":  1,
+			"backend=none,code=405,method=other":      1,
+		}
+		if !maps.Equal(series, wantSeries) {
+			t.Errorf("ezdfsd_http_requests_total series:\n got %v\nwant %v", series, wantSeries)
+		}
+		if n := testkit.MetricSum(t, d.App.Registry(), "ezdfsd_storage_events_total", map[string]string{"event": "client_gone"}); n != 1 {
+			t.Errorf("client_gone events %v, want 1 (the abandoned download)", n)
+		}
+		if n := testkit.MetricSum(t, d.App.Registry(), "ezdfsd_storage_events_total", map[string]string{"event": "short_file"}); n != 1 {
+			t.Errorf("short_file events %v, want 1 (the 503)", n)
+		}
+	})
+	checkNoPanic(t, d)
 }
