@@ -82,8 +82,8 @@ type classCount struct {
 // dataset returns n files whose sizes add up to exactly total bytes, following mix: the classes
 // get round(share × n) files (the last class the rest), spread over the names in a seeded
 // random order; sizes are drawn log-uniform in the class's range and then all scaled by one
-// factor to reach total (the largest file takes the rounding). The result depends only on n
-// and total. It also returns the realised mix per class.
+// factor to reach total (one byte each at least; the largest file takes the rounding). The
+// result depends only on n and total. It also returns the realised mix per class.
 func dataset(n int, total int64) ([]file, []classCount, error) {
 	if n < 1 || total < int64(n) {
 		return nil, nil, fmt.Errorf("data set: %d files cannot hold %d bytes (at least one byte each)", n, total)
@@ -111,20 +111,19 @@ func dataset(n int, total int64) ([]file, []classCount, error) {
 		drawn += raw[i]
 		files[i] = file{name: cl.name(i), datatype: cl.datatype, scope: cl.scope, mtime: 1_700_000_000 + int64(i)}
 	}
-	factor := float64(total) / drawn
+	// Every file gets one byte plus its share of the rest, rounded down; the largest file takes
+	// what the rounding left (less than n bytes).
+	factor := float64(total-int64(n)) / drawn
 	var sum int64
 	largest := 0
 	for i := range files {
-		files[i].size = max(1, int64(raw[i]*factor))
+		files[i].size = 1 + int64(raw[i]*factor)
 		sum += files[i].size
 		if files[i].size > files[largest].size {
 			largest = i
 		}
 	}
 	files[largest].size += total - sum
-	if files[largest].size < 1 {
-		return nil, nil, fmt.Errorf("data set: %d files cannot hold %d bytes with this mix", n, total)
-	}
 
 	counts := make([]classCount, len(mix))
 	for c, cl := range mix {

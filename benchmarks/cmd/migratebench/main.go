@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,7 +161,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 
 	b := &bench{opts: o, files: files, s3: newS3Target(o.s3[0], o.s3[1], o.s3[2]), dbDSN: dbDSN,
-		prefix: fmt.Sprintf("migratebench-%d", time.Now().Unix())}
+		prefix: fmt.Sprintf("migratebench-%d-%04x", time.Now().Unix(), rand.N(1<<16))}
 	defer b.cleanup(ctx)
 	load0 := loadAvg()
 	results, err := b.all(ctx)
@@ -205,7 +206,7 @@ func (b *bench) all(ctx context.Context) ([]result, error) {
 			return nil, err
 		}
 		results = append(results, rs...)
-	} else {
+	} else if b.opts.aws != "" {
 		log.Printf("aws CLI %q not found: aws s3 sync not timed", b.opts.aws)
 	}
 
