@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 )
@@ -192,7 +193,8 @@ func writeFile(path string, size int64, i uint64) error {
 }
 
 // createDatabase (re)creates database name on the server of admin with the eZ cluster tables
-// and inserts one ezdfsfile row per file, 1,000 rows per INSERT. It returns the database's DSN.
+// (ezdfsfile and ezdfsfile_cache) and inserts one row per file into the table eZ keeps it in
+// (cache files in ezdfsfile_cache). It returns the database's DSN.
 func createDatabase(ctx context.Context, admin *sql.DB, dsn func(db string) string, name string, files []file) (string, error) {
 	if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
 		return "", fmt.Errorf("drop database %s: %w", name, err)
@@ -201,7 +203,8 @@ func createDatabase(ctx context.Context, admin *sql.DB, dsn func(db string) stri
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
 	dbDSN := dsn(name)
-	store, err := sqlstore.OpenMySQL(ctx, dbDSN, sqlstore.Config{Tables: []string{"ezdfsfile"}}, nil)
+	tables := dfs.DefaultTables()
+	store, err := sqlstore.OpenMySQL(ctx, dbDSN, sqlstore.Config{Tables: tables.Names()}, nil)
 	if err != nil {
 		return "", fmt.Errorf("open %s: %w", name, err)
 	}
@@ -215,10 +218,25 @@ func createDatabase(ctx context.Context, admin *sql.DB, dsn func(db string) stri
 		return "", fmt.Errorf("open %s: %w", name, err)
 	}
 	defer db.Close()
+	byTable := map[string][]file{}
+	for _, f := range files {
+		t := tables.For(f.name)
+		byTable[t] = append(byTable[t], f)
+	}
+	for table, files := range byTable {
+		if err := insertRows(ctx, db, table, files); err != nil {
+			return "", fmt.Errorf("insert rows into %s.%s: %w", name, table, err)
+		}
+	}
+	return dbDSN, nil
+}
+
+// insertRows inserts one live row per file into table, 1,000 rows per INSERT.
+func insertRows(ctx context.Context, db *sql.DB, table string, files []file) error {
 	const chunk = 1000
 	for i := 0; i < len(files); i += chunk {
 		var q strings.Builder
-		q.WriteString("INSERT INTO ezdfsfile (name, name_trunk, name_hash, datatype, scope, size, mtime, expired) VALUES ")
+		q.WriteString("INSERT INTO `" + table + "` (name, name_trunk, name_hash, datatype, scope, size, mtime, expired) VALUES ")
 		var args []any
 		for j, f := range files[i:min(i+chunk, len(files))] {
 			if j > 0 {
@@ -228,8 +246,8 @@ func createDatabase(ctx context.Context, admin *sql.DB, dsn func(db string) stri
 			args = append(args, f.name, sqlstore.NameTrunk(f.name, f.scope), metadata.NameHash(f.name), f.datatype, f.scope, f.size, f.mtime)
 		}
 		if _, err := db.ExecContext(ctx, q.String(), args...); err != nil {
-			return "", fmt.Errorf("insert rows into %s: %w", name, err)
+			return err
 		}
 	}
-	return dbDSN, nil
+	return nil
 }

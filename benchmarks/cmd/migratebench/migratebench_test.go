@@ -262,7 +262,7 @@ func noLeftovers(t *testing.T, dsn, dbName string, s3 testenv.S3) {
 }
 
 // fakeMigrate follows the `ezdfsd migrate` contract the benchmark relies on: it refuses
-// arguments it does not expect, copies every ezdfsfile row's file from the mount point to the
+// arguments it does not expect, copies every row's file (ezdfsfile and ezdfsfile_cache) from the mount point to the
 // bucket unless an object of the same size is there, and prints the JSON summary.
 func fakeMigrate(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "migrate" {
@@ -287,7 +287,7 @@ func fakeMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, "SELECT name, size, datatype FROM ezdfsfile WHERE expired = 0")
+	rows, err := db.QueryContext(ctx, "SELECT name, size, datatype FROM ezdfsfile WHERE expired = 0 UNION ALL SELECT name, size, datatype FROM ezdfsfile_cache WHERE expired = 0")
 	if err != nil {
 		return err
 	}
