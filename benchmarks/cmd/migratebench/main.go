@@ -117,6 +117,7 @@ type result struct {
 	MiBPerSec   float64  `json:"mib_per_second"`
 	FilesPerSec float64  `json:"files_per_second"`
 	XBaseline   float64  `json:"x_baseline,omitempty"`
+	CPUSeconds  float64  `json:"cpu_seconds"`
 	PeakRSS     int64    `json:"peak_rss_bytes,omitempty"`
 	Summary     *summary `json:"summary,omitempty"`
 }
@@ -190,11 +191,12 @@ func (b *bench) all(ctx context.Context) ([]result, error) {
 		return nil, err
 	}
 	log.Printf("baseline: sequential PutObject of %d files into %s", n, bucket)
-	start := time.Now()
+	start, cpu := time.Now(), selfCPU()
 	if err := b.s3.putSequential(ctx, bucket, b.opts.dir, b.files); err != nil {
 		return nil, err
 	}
 	base := measured("PutObject loop (Go SDK, sequential)", 1, time.Since(start), n, total)
+	base.CPUSeconds = (selfCPU() - cpu).Seconds()
 	if err := b.done(ctx, bucket, base, true); err != nil {
 		return nil, err
 	}
@@ -260,7 +262,7 @@ func (b *bench) bucket(ctx context.Context, run string) (string, error) {
 
 // done logs r, checks that bucket holds the whole data set and, with drop, deletes the bucket.
 func (b *bench) done(ctx context.Context, bucket string, r result, drop bool) error {
-	log.Printf("%s: %.2f s, %.1f MiB/s, %.0f files/s", r.Run, r.Seconds, r.MiBPerSec, r.FilesPerSec)
+	log.Printf("%s: %.2f s, %.1f MiB/s, %.0f files/s, %.2f s CPU", r.Run, r.Seconds, r.MiBPerSec, r.FilesPerSec, r.CPUSeconds)
 	objects, bytes, err := b.s3.usage(ctx, bucket)
 	if err != nil {
 		return err
@@ -316,7 +318,7 @@ func (b *bench) migrate(ctx context.Context, bucket string, conc int, label stri
 		return result{}, fmt.Errorf("%s: %d files failed\n%s", label, s.FilesFailed, tail(string(p.stderr)))
 	}
 	r := measured(label, conc, p.wall, len(b.files), s.BytesCopied)
-	r.PeakRSS, r.Summary = p.peakRSS, &s
+	r.PeakRSS, r.CPUSeconds, r.Summary = p.peakRSS, p.cpu.Seconds(), &s
 	return r, nil
 }
 
@@ -359,7 +361,7 @@ func (b *bench) awsSync(ctx context.Context, aws string) ([]result, error) {
 			bytes = 0
 		}
 		r := measured(label, 10, p.wall, len(b.files), bytes)
-		r.Rerun, r.PeakRSS = rerun, p.peakRSS
+		r.Rerun, r.PeakRSS, r.CPUSeconds = rerun, p.peakRSS, p.cpu.Seconds()
 		if err := b.done(ctx, bucket, r, rerun); err != nil {
 			return nil, err
 		}
@@ -384,8 +386,8 @@ func report(w io.Writer, o options, counts []classCount, results []result, load0
 	var md strings.Builder
 	fmt.Fprintf(&md, "\n## migratebench %s on %s: %d files, %s; load average %s → %s\n\n",
 		now.Format(time.RFC3339), host, o.files, humanize.IBytes(uint64(o.total)), load0, load1)
-	md.WriteString("| run | concurrency | seconds | MiB/s | files/s | × baseline | copied | skipped | peak RSS |\n")
-	md.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	md.WriteString("| run | concurrency | seconds | MiB/s | files/s | × baseline | CPU s | copied | skipped | peak RSS |\n")
+	md.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range results {
 		mibs, x, copied, skipped, rss := "–", "–", "–", "–", "–"
 		if !r.Rerun {
@@ -400,7 +402,8 @@ func report(w io.Writer, o options, counts []classCount, results []result, load0
 		if r.PeakRSS > 0 {
 			rss = humanize.IBytes(uint64(r.PeakRSS))
 		}
-		fmt.Fprintf(&md, "| %s | %d | %.2f | %s | %.0f | %s | %s | %s | %s |\n", r.Run, r.Concurrency, r.Seconds, mibs, r.FilesPerSec, x, copied, skipped, rss)
+		fmt.Fprintf(&md, "| %s | %d | %.2f | %s | %.0f | %s | %.2f | %s | %s | %s |\n",
+			r.Run, r.Concurrency, r.Seconds, mibs, r.FilesPerSec, x, r.CPUSeconds, copied, skipped, rss)
 	}
 	md.WriteString("\n")
 	for _, v := range verdicts(o, results) {

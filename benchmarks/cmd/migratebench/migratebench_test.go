@@ -222,8 +222,8 @@ func TestRunAgainstFakeMigrate(t *testing.T) {
 		t.Fatalf("runs %q; want %q", runs, want)
 	}
 	for _, r := range got.Runs[1:3] {
-		if r.Summary.FilesCopied != 30 || r.Bytes != 2*mib || r.XBaseline <= 0 {
-			t.Errorf("%s: %+v %+v; want 30 files, 2 MiB copied and a ratio to the baseline", r.Run, r, r.Summary)
+		if r.Summary.FilesCopied != 30 || r.Bytes != 2*mib || r.XBaseline <= 0 || r.CPUSeconds <= 0 {
+			t.Errorf("%s: %+v %+v; want 30 files, 2 MiB copied, a ratio to the baseline and CPU time", r.Run, r, r.Summary)
 		}
 	}
 	if rerun := got.Runs[3]; !rerun.Rerun || rerun.Summary.FilesSkipped != 30 || rerun.Summary.FilesCopied != 0 {

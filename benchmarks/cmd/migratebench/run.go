@@ -61,9 +61,10 @@ func parseSummary(out []byte) (summary, error) {
 	return s, nil
 }
 
-// process is one finished command: its wall time, peak RSS and output.
+// process is one finished command: its wall time, CPU time (user + system), peak RSS and
+// output.
 type process struct {
-	wall           time.Duration
+	wall, cpu      time.Duration
 	peakRSS        int64
 	stdout, stderr []byte
 }
@@ -81,12 +82,27 @@ func runCommand(ctx context.Context, env []string, name string, args ...string) 
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			p.peakRSS = ru.Maxrss * 1024
+			p.cpu = cpuTime(ru)
 		}
 	}
 	if err != nil {
 		return p, fmt.Errorf("%s %s: %w\n%s", name, args[0], err, tail(stderr.String()+stdout.String()))
 	}
 	return p, nil
+}
+
+// cpuTime returns the user + system time in ru.
+func cpuTime(ru *syscall.Rusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// selfCPU returns the CPU time this process has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return cpuTime(&ru)
 }
 
 // tail returns the last 8 lines of s.
