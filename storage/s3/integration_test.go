@@ -29,7 +29,7 @@ import (
 // realBucket creates a unique bucket on the test versitygw server and returns a backend on it
 // built from cfg (Bucket, Endpoint, PathStyle and keys filled in unless set), plus the server
 // description and the log buffer. The bucket is removed at the end of the test.
-func realBucket(t *testing.T, cfg Config) (*S3, testenv.S3, *bytes.Buffer) {
+func realBucket(t testing.TB, cfg Config) (*S3, testenv.S3, *bytes.Buffer) {
 	t.Helper()
 	srv := testenv.S3Server(t)
 	bucket := "ezdfsd-test-" + testenv.RandomSuffix()
@@ -46,7 +46,7 @@ func realBucket(t *testing.T, cfg Config) (*S3, testenv.S3, *bytes.Buffer) {
 	return s, srv, &logs
 }
 
-func newReal(t *testing.T, srv testenv.S3, cfg Config, logger *slog.Logger) *S3 {
+func newReal(t testing.TB, srv testenv.S3, cfg Config, logger *slog.Logger) *S3 {
 	t.Helper()
 	if cfg.Endpoint == "" {
 		cfg.Endpoint, cfg.PathStyle = srv.Endpoint, true
@@ -64,7 +64,7 @@ func newReal(t *testing.T, srv testenv.S3, cfg Config, logger *slog.Logger) *S3 
 	return s
 }
 
-func deleteBucket(t *testing.T, s *S3, srv testenv.S3) {
+func deleteBucket(t testing.TB, s *S3, srv testenv.S3) {
 	if srv.Root != "" {
 		if err := os.RemoveAll(filepath.Join(srv.Root, s.Bucket())); err != nil {
 			t.Logf("remove bucket directory: %v", err)

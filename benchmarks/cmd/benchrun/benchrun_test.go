@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -99,5 +101,55 @@ func TestScrapeSum(t *testing.T) {
 				t.Errorf("scrapeSum = %v, %v; want %v (error %v)", got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestS3Targets: the Targets table judges the S3 scenario as issue 15 states it: the median p50
+// at the fixed rate within 1.1× of direct GetObject, the median throughput at max rate at
+// least 0.8× of direct GetObject's.
+func TestS3Targets(t *testing.T) {
+	groups := map[[3]string]*group{}
+	var order [][3]string
+	add := func(side, mode string, p50s, thrs []float64) {
+		k := [3]string{"s3", side, mode}
+		g := &group{scenario: "s3", side: side, mode: mode}
+		for i := range p50s {
+			g.runs = append(g.runs, Result{Scenario: "s3", Side: side, Mode: mode, Run: i + 1, P50Ms: p50s[i], Throughput: thrs[i], Success: 1})
+		}
+		groups[k] = g
+		order = append(order, k)
+	}
+	add("direct", "fixed-200", []float64{1.5, 1.6, 1.4}, []float64{200, 200, 200})
+	add("ezdfsd", "fixed-200", []float64{1.6, 9.9, 1.5}, []float64{200, 200, 200}) // medians 1.5 vs 1.6
+	add("direct", "max-16", []float64{9, 9, 9}, []float64{3000, 4000, 3500})
+	add("ezdfsd", "max-16", []float64{30, 30, 30}, []float64{2400, 2450, 100}) // 2400 / 3500
+	var b strings.Builder
+	writeTables(&b, groups, order)
+	out := b.String()
+	for _, want := range []string{
+		"| S3 latency ≤ 1.1× direct GetObject (p50, fixed-200, median of 3 runs) | 1.07× | yes |",
+		"| S3 throughput ≥ 0.8× direct GetObject (max-16, median of 3 runs) | 0.69× | **no** |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("targets lack %q:\n%s", want, out[strings.Index(out, "## Targets"):])
+		}
+	}
+	if strings.Contains(out, "S3 latency ≤ 1.1× direct GetObject (p50, max-16") {
+		t.Errorf("max rate judged on latency instead of throughput:\n%s", out[strings.Index(out, "## Targets"):])
+	}
+}
+
+func TestStatTicks(t *testing.T) {
+	// utime 250 and stime 50 ticks; comm with a space and a ')' as a process may name itself.
+	line := "4242 (ezdfsd (x) y) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 50 0 0 20 0 9 0 100 0 0\n"
+	if got, err := statTicks([]byte(line)); err != nil || got != 300 {
+		t.Errorf("statTicks = %d, %v; want 300", got, err)
+	}
+	if _, err := statTicks([]byte("4242 (cut) S 1 2")); err == nil {
+		t.Error("a short line gave no error")
+	}
+	// The test's own process: a live /proc entry parses.
+	if _, err := cpuSeconds([]int{os.Getpid()}); err != nil {
+		t.Errorf("cpuSeconds(self): %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -191,7 +193,12 @@ func cmdLoad(ctx context.Context, args []string) error {
 	dur := fs.Duration("duration", 10*time.Second, "measured duration")
 	warm := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up first")
 	out := fs.String("out", "-", "results file (JSON lines)")
+	pidList := fs.String("server-pids", "", "comma-separated pids whose CPU time (user+system) during the measured run is reported per request")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pids, err := parsePids(*pidList)
+	if err != nil {
 		return err
 	}
 	keys, err := readLines(*keysFile)
@@ -215,7 +222,72 @@ func cmdLoad(ctx context.Context, args []string) error {
 	if *warm > 0 {
 		loadRun(ctx, f, keys, *workers, *rate, *warm)
 	}
+	cpu0, err := cpuSeconds(pids)
+	if err != nil {
+		return err
+	}
 	res, _ := loadRun(ctx, f, keys, *workers, *rate, *dur)
+	cpu1, err := cpuSeconds(pids)
+	if err != nil {
+		return err
+	}
+	if len(pids) > 0 && res.Requests > 0 {
+		res.CPUPerReqUs = (cpu1 - cpu0) * 1e6 / float64(res.Requests)
+	}
 	res.Scenario, res.Side, res.Mode, res.Run = r.Scenario, r.Side, r.Mode, r.Run
 	return appendResult(*out, res)
+}
+
+func parsePids(list string) ([]int, error) {
+	var pids []int
+	for _, f := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' }) {
+		p, err := strconv.Atoi(f)
+		if err != nil || p <= 0 {
+			return nil, fmt.Errorf("-server-pids: %q is not a pid", f)
+		}
+		pids = append(pids, p)
+	}
+	return pids, nil
+}
+
+// clockTicks is USER_HZ, the unit of the times in /proc/<pid>/stat: 100 on every Linux port
+// (the kernel converts to it whatever its internal HZ).
+const clockTicks = 100
+
+// cpuSeconds sums the user and system CPU time of the processes pids (all their threads), from
+// /proc/<pid>/stat.
+func cpuSeconds(pids []int) (float64, error) {
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, fmt.Errorf("server CPU: %w", err)
+		}
+		t, err := statTicks(b)
+		if err != nil {
+			return 0, fmt.Errorf("server CPU: /proc/%d/stat: %w", pid, err)
+		}
+		ticks += t
+	}
+	return float64(ticks) / clockTicks, nil
+}
+
+// statTicks returns utime+stime from a /proc/<pid>/stat line "pid (comm) state ppid ... utime
+// stime ...". comm may hold spaces and parentheses, so fields are counted after the last ')';
+// utime and stime are fields 14 and 15 of the line.
+func statTicks(b []byte) (int64, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("no (comm)")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("too few fields")
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("utime %q, stime %q: not numbers", f[11], f[12])
+	}
+	return u + s, nil
 }

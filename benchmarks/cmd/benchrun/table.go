@@ -220,9 +220,20 @@ func writeTables(b *strings.Builder, groups map[[3]string]*group, order [][3]str
 	}
 	for _, k := range order {
 		if k[0] == "s3" && k[1] == "ezdfsd" {
-			if base, _ := baselineFor("s3", k[2]); base != nil {
-				r := groups[k].med(p50) / base.med(p50)
-				fmt.Fprintf(b, "| S3 latency ≤ 1.1× direct GetObject (p50, %s) | %.2f× | %s |\n", k[2], r, verdict(r <= 1.1))
+			// Issue 15's two S3 targets: latency at a fixed rate, throughput at max rate.
+			base, _ := baselineFor("s3", k[2])
+			if base == nil {
+				continue
+			}
+			e := groups[k]
+			n := min(len(e.runs), len(base.runs))
+			switch {
+			case strings.HasPrefix(k[2], "fixed-"):
+				r := e.med(p50) / base.med(p50)
+				fmt.Fprintf(b, "| S3 latency ≤ 1.1× direct GetObject (p50, %s, median of %d runs) | %.2f× | %s |\n", k[2], n, r, verdict(r <= 1.1))
+			case strings.HasPrefix(k[2], "max-"):
+				r := e.med(thr) / base.med(thr)
+				fmt.Fprintf(b, "| S3 throughput ≥ 0.8× direct GetObject (%s, median of %d runs) | %.2f× | %s |\n", k[2], n, r, verdict(r >= 0.8))
 			}
 		}
 	}
