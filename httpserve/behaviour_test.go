@@ -410,7 +410,7 @@ func TestMetrics(t *testing.T) {
 	get(h, httptest.NewRecorder(), "/"+s3Prefix+"img.png")                    // 200 s3, 8 bytes
 	get(h, httptest.NewRecorder(), "/var/ezdemo_site/storage/original/a.pdf") // 404 none
 	get(h, httptest.NewRecorder(), "/"+imgX+"missing.jpg")                    // 404 mountpoint, missing_file
-	serve(h, httptest.NewRecorder(), http.MethodPost, imgPath) // 405 none, method other
+	serve(h, httptest.NewRecorder(), http.MethodPost, imgPath)                // 405 none, method other
 
 	counts := []struct {
 		code, backend, method string

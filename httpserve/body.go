@@ -32,7 +32,12 @@ type bodyStream struct {
 	written int64
 	failed  bool // WriteTo met an error and logged it
 	closed  bool
+	onClose func()
 }
+
+// OnClose makes the stream run f once it is closed, after the exchange is finished (the
+// concurrency limit gives its slot back then: see ops.LimitConcurrency).
+func (s *bodyStream) OnClose(f func()) { s.onClose = f }
 
 // multipartBody is what a multipart/byteranges body needs besides the object.
 type multipartBody struct {
@@ -169,6 +174,9 @@ func (s *bodyStream) CloseWithError(err error) error {
 	}
 	s.closeObject()
 	x.finish()
+	if s.onClose != nil {
+		s.onClose()
+	}
 	return nil
 }
 

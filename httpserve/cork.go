@@ -114,4 +114,3 @@ type headerSource interface {
 	Get(key string) string
 	Values(key string) []string
 }
-

@@ -15,10 +15,11 @@ const DefaultQueueWait = 250 * time.Millisecond
 // LimitConcurrency lets at most max requests run h at once (0 = unlimited). An excess request
 // waits up to DefaultQueueWait for a slot, then is answered by reject (the daemon passes
 // httpserve's 503 with Retry-After), so a surge queues briefly instead of exhausting database
-// connections, file descriptors or memory. The request context is passed through untouched,
-// so sendfile stays in use. A slot is held while h runs, not while fasthttp writes the body
-// h set afterwards. Rejections are counted in ezdfsd_http_overload_rejected_total when reg is
-// not nil.
+// connections, file descriptors or memory. A slot is held until the response is written: when
+// h leaves a body stream with an OnClose method for fasthttp to write (httpserve's downloads),
+// the slot is given back when fasthttp closes it; the stream itself is left alone, so sendfile
+// stays in use. Rejections are counted in ezdfsd_http_overload_rejected_total when reg is not
+// nil.
 func LimitConcurrency(h fasthttp.RequestHandler, max int, reject fasthttp.RequestHandler, reg prometheus.Registerer) fasthttp.RequestHandler {
 	if max <= 0 {
 		return h
@@ -45,7 +46,22 @@ func LimitConcurrency(h fasthttp.RequestHandler, max int, reject fasthttp.Reques
 				return
 			}
 		}
-		defer func() { <-sem }()
+		release := func() { <-sem }
+		defer func() {
+			if release != nil {
+				release()
+			}
+		}()
 		h(rc)
+		if body, ok := rc.Response.BodyStream().(closeNotifier); ok {
+			body.OnClose(release) // the stream's close gives the slot back
+			release = nil
+		}
 	}
+}
+
+
+// closeNotifier is a response body stream that runs f once when fasthttp closes it.
+type closeNotifier interface {
+	OnClose(f func())
 }
