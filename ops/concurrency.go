@@ -60,7 +60,6 @@ func LimitConcurrency(h fasthttp.RequestHandler, max int, reject fasthttp.Reques
 	}
 }
 
-
 // closeNotifier is a response body stream that runs f once when fasthttp closes it.
 type closeNotifier interface {
 	OnClose(f func())
