@@ -532,6 +532,54 @@ func TestRealServer(t *testing.T) {
 	}
 }
 
+// TestListenerHeaders: what the serving listener adds or keeps out, on the wire: a Date header,
+// no Server banner (fasthttp sends "Server: fasthttp" by default), no Content-Type on a 304,
+// eZ's header spellings byte for byte, and net/http's statuses for requests it cannot
+// parse (with no banner either).
+func TestListenerHeaders(t *testing.T) {
+	f := newFixture(t)
+	addr := tcpServer(t, f.handler(t, testConfig()))
+	roundTrip := func(req string) string {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(c)
+		head, _, _ := strings.Cut(string(raw), "\r\n\r\n")
+		return head + "\r\n"
+	}
+	ok := roundTrip("GET " + imgPath + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	for _, want := range []string{"HTTP/1.1 200 OK\r\n", "\r\nDate: ", "\r\nETag: " + fooETag + "\r\n",
+		"\r\nServed-by: " + servedBy + "\r\n", "\r\nX-Powered-By: eZ Publish\r\n", "\r\nContent-Length: 1000\r\n",
+		"\r\nContent-Type: image/jpeg\r\n"} {
+		if !strings.Contains(ok, want) {
+			t.Errorf("200 lacks %q:\n%s", want, ok)
+		}
+	}
+	notModified := roundTrip("GET " + imgPath + " HTTP/1.1\r\nHost: x\r\nIf-None-Match: " + fooETag + "\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(notModified, "HTTP/1.1 304 ") || strings.Contains(notModified, "Content-Type") {
+		t.Errorf("304 with a Content-Type, or not a 304:\n%s", notModified)
+	}
+	noHost := roundTrip("GET " + imgPath + " HTTP/1.1\r\n\r\n")
+	if !strings.HasPrefix(noHost, "HTTP/1.1 400 ") {
+		t.Errorf("HTTP/1.1 without Host:\n%s", noHost)
+	}
+	big := roundTrip("GET " + imgPath + " HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("x", 2<<20) + "\r\n\r\n")
+	if !strings.HasPrefix(big, "HTTP/1.1 431 ") {
+		t.Errorf("header over the limit:\n%s", big)
+	}
+	for name, head := range map[string]string{"200": ok, "304": notModified, "400": noHost, "431": big} {
+		if strings.Contains(strings.ToLower(head), "\r\nserver:") {
+			t.Errorf("%s carries a Server banner:\n%s", name, head)
+		}
+	}
+}
+
 func TestNewValidation(t *testing.T) {
 	f := newFixture(t)
 	good := map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: f.s3}

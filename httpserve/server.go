@@ -41,8 +41,10 @@ type Server struct {
 }
 
 // NewServer builds the serving listener for handler (Handler.ServeFastHTTP, possibly behind
-// ops.LimitConcurrency). Requests that fasthttp would accept but net/http refused get the same
-// answer as before (see validRequest), before handler runs.
+// ops.LimitConcurrency). fasthttp refuses what net/http refused in the hostile-request corpus
+// (faults/hostile_test.go: HTTP/1.1 without Host, a method that is not a token, control bytes
+// in the target or a header, duplicate Content-Length, HTTP/0.9) before handler runs;
+// errorHandler gives those answers net/http's statuses.
 func NewServer(handler fasthttp.RequestHandler, lim Limits) *Server {
 	s := &Server{conns: map[net.Conn]struct{}{}}
 	logger := lim.Logger
@@ -50,13 +52,7 @@ func NewServer(handler fasthttp.RequestHandler, lim Limits) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s.fs = &fasthttp.Server{
-		Handler: func(rc *fasthttp.RequestCtx) {
-			if code := validRequest(rc); code != 0 {
-				badRequest(rc, code)
-				return
-			}
-			handler(rc)
-		},
+		Handler:               handler,
 		ErrorHandler:          errorHandler,
 		ReadTimeout:           lim.ReadHeaderTimeout,
 		IdleTimeout:           lim.IdleTimeout,
@@ -115,49 +111,6 @@ func (s *Server) Close() error {
 
 // ServeConn serves one connection (tests use it with in-memory connections).
 func (s *Server) ServeConn(c net.Conn) error { return s.fs.ServeConn(c) }
-
-// validRequest returns 0 for a request ezdfsd answers, or the status net/http's server gave
-// such a request before the handler ran: 400 for HTTP/1.1 without Host, a method that is not a
-// token, control bytes in the target or a header value; 505 for a major version other than 1.
-func validRequest(rc *fasthttp.RequestCtx) int {
-	h := &rc.Request.Header
-	for _, c := range h.Method() {
-		if !isTokenByte(c) {
-			return http.StatusBadRequest
-		}
-	}
-	for _, c := range h.RequestURI() {
-		if c < 0x21 || c == 0x7f {
-			return http.StatusBadRequest
-		}
-	}
-	if h.IsHTTP11() && len(h.Host()) == 0 && !h.IsConnect() {
-		return http.StatusBadRequest
-	}
-	code := 0
-	h.VisitAll(func(_, value []byte) {
-		for _, c := range value {
-			if c < 0x20 && c != '\t' || c == 0x7f {
-				code = http.StatusBadRequest
-				return
-			}
-		}
-	})
-	return code
-}
-
-// isTokenByte reports whether c is an RFC 9110 tchar.
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
 
 // badRequest answers a malformed request as net/http did: status text as a plain-text body,
 // and the connection closed.
