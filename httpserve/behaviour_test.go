@@ -867,3 +867,68 @@ func TestS3BodyLargeWrites(t *testing.T) {
 		t.Errorf("1 MiB S3 body took %d writes (sizes %v); want at most 4 (256 KiB each)", len(w.writes), w.writes)
 	}
 }
+
+// streamingS3 is an S3-like backend whose object is a long generated stream: it counts the
+// bytes read from it and whether the object was closed.
+type streamingS3 struct {
+	size   int64
+	read   atomic.Int64
+	closed chan struct{}
+}
+
+func (b *streamingS3) Open(context.Context, string) (storage.Object, error) { return b, nil }
+func (b *streamingS3) Size() int64                                          { return -1 }
+func (b *streamingS3) Close() error                                         { close(b.closed); return nil }
+func (b *streamingS3) Range(_ context.Context, off, n int64) (io.Reader, error) {
+	return io.LimitReader(readerFunc(func(p []byte) (int, error) {
+		b.read.Add(int64(len(p)))
+		return len(p), nil
+	}), n), nil
+}
+
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestS3StreamStopsWhenClientGoes: a client hanging up in the middle of an S3 body stops the
+// download from S3 at once (the copy stops at the first failed write and the object, i.e. the
+// S3 response body, is closed), counted as client_gone, instead of reading the object to its end.
+func TestS3StreamStopsWhenClientGoes(t *testing.T) {
+	f := newFixture(t)
+	const size = 1 << 30
+	name := s3Prefix + "huge.png"
+	f.store.put(dfs.DefaultStorageTable, metadata.File{Name: name, Datatype: "image/png", Size: size, MTime: mtime})
+	s3 := &streamingS3{size: size, closed: make(chan struct{})}
+	reg := prometheus.NewRegistry()
+	h, err := New(testConfig(), f.routing(t), f.store,
+		map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: s3}, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", tcpServer(t, h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: x\r\n\r\n", name)
+	if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	select {
+	case <-s3.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("S3 object still open 10 s after the client went away (%d bytes read)", s3.read.Load())
+	}
+	if got := s3.read.Load(); got > 64<<20 {
+		t.Errorf("%d bytes read from S3 for a client that hung up after 64 KiB", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(h.metrics.events.WithLabelValues(eventClientGone)) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("client_gone = %v, want 1", testutil.ToFloat64(h.metrics.events.WithLabelValues(eventClientGone)))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("%d bytes read from S3 before the copy stopped", s3.read.Load())
+}
