@@ -932,3 +932,49 @@ func TestS3StreamStopsWhenClientGoes(t *testing.T) {
 	}
 	t.Logf("%d bytes read from S3 before the copy stopped", s3.read.Load())
 }
+
+// TestListenerPipeliningAndHTTP10: requests pipelined in one write are answered in order on
+// the one connection (bodies from sendfile included), and an HTTP/1.0 request without
+// keep-alive gets its answer, then the connection is closed, as net/http did.
+func TestListenerPipeliningAndHTTP10(t *testing.T) {
+	f := newFixture(t)
+	addr := tcpServer(t, f.handler(t, testConfig()))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "GET %[1]s HTTP/1.1\r\nHost: x\r\n\r\nHEAD %[1]s HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"GET %[1]s HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\nGET /%[2]snope.jpg HTTP/1.1\r\nHost: x\r\n\r\n", imgPath, imgX)
+	br := bufio.NewReader(c)
+	for i, want := range []struct {
+		method string
+		code   int
+		body   []byte
+	}{{"GET", 200, f.data}, {"HEAD", 200, nil}, {"GET", 206, f.data[:10]}, {"GET", 404, nil}} {
+		rec := httptest.NewRecorder()
+		if err := readRaw(br, want.method, rec); err != nil {
+			t.Fatalf("response %d: %v", i+1, err)
+		}
+		if rec.Code != want.code || want.body != nil && !bytes.Equal(rec.Body.Bytes(), want.body) {
+			t.Fatalf("response %d: status %d, %d bytes; want %d, %d bytes", i+1, rec.Code, rec.Body.Len(), want.code, len(want.body))
+		}
+	}
+
+	c10, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c10.Close()
+	c10.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c10, "GET %s HTTP/1.0\r\n\r\n", imgPath)
+	br = bufio.NewReader(c10)
+	rec := httptest.NewRecorder()
+	if err := readRaw(br, "GET", rec); err != nil || rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), f.data) {
+		t.Fatalf("HTTP/1.0: status %d, %d bytes, %v", rec.Code, rec.Body.Len(), err)
+	}
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("HTTP/1.0 connection after the answer: %d bytes, %v; want EOF", n, err)
+	}
+}
