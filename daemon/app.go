@@ -5,6 +5,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,6 +109,7 @@ func httpConfig(cfg *config.Config) httpserve.Config {
 	hc.RetryAfter = cfg.RetryAfter
 	hc.AccessLog = cfg.AccessLog
 	hc.Profile = cfg.Profile
+	hc.ReadStallTimeout = cmp.Or(cfg.S3.FirstByteTimeout, s3.DefaultFirstByteTimeout)
 	return hc
 }
 

@@ -978,3 +978,57 @@ func TestListenerPipeliningAndHTTP10(t *testing.T) {
 		t.Errorf("HTTP/1.0 connection after the answer: %d bytes, %v; want EOF", n, err)
 	}
 }
+
+// stallingS3 is an S3-like backend whose object sends head, then no more bytes until the read's
+// context is cancelled.
+type stallingS3 struct{ head []byte }
+
+func (b stallingS3) Open(context.Context, string) (storage.Object, error) { return b, nil }
+func (b stallingS3) Size() int64                                          { return -1 }
+func (b stallingS3) Close() error                                         { return nil }
+func (b stallingS3) Range(ctx context.Context, off, n int64) (io.Reader, error) {
+	return io.MultiReader(bytes.NewReader(b.head), readerFunc(func([]byte) (int, error) {
+		<-ctx.Done()
+		return 0, fmt.Errorf("fake s3 body: %w", ctx.Err())
+	})), nil
+}
+
+// TestS3ReadStall: an S3 body that stops sending is ended after ReadStallTimeout (fasthttp
+// would never cancel it): the client gets the bytes sent so far and then end of file, never a
+// complete-looking answer, and the read counts as a storage error.
+func TestS3ReadStall(t *testing.T) {
+	f := newFixture(t)
+	name := s3Prefix + "stall.png"
+	f.store.put(dfs.DefaultStorageTable, metadata.File{Name: name, Datatype: "image/png", Size: 1 << 20, MTime: mtime})
+	cfg := testConfig()
+	cfg.ReadStallTimeout = 50 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	h, err := New(cfg, f.routing(t), f.store,
+		map[string]storage.Backend{dfs.MountPointBackend: f.mount, dfs.S3Backend: stallingS3{head: content(100 << 10)}}, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", tcpServer(t, h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second)) // only a missing guard reaches it
+	fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: x\r\n\r\n", name)
+	rec := httptest.NewRecorder()
+	err = readRaw(bufio.NewReader(c), http.MethodGet, rec)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("stalled S3 body still held the response after 20 s (%d bytes)", rec.Body.Len())
+	}
+	if rec.Code != 200 || err == nil || !bytes.Equal(rec.Body.Bytes(), content(100<<10)) {
+		t.Fatalf("status %d, %d bytes, err %v; want 200, the 100 KiB sent, then end of file", rec.Code, rec.Body.Len(), err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(h.metrics.events.WithLabelValues(eventStorageError)) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("storage_error = %v, want 1", testutil.ToFloat64(h.metrics.events.WithLabelValues(eventStorageError)))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

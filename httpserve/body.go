@@ -1,6 +1,7 @@
 package httpserve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/ezdfsd/ezdfsd/storage"
 )
@@ -33,6 +35,7 @@ type bodyStream struct {
 	failed  bool // WriteTo met an error and logged it
 	closed  bool
 	onClose func()
+	guard   *stallGuard // for storage reads that are not sendfiled, with Config.ReadStallTimeout
 }
 
 // OnClose makes the stream run f once it is closed, after the exchange is finished (the
@@ -94,7 +97,7 @@ func (s *bodyStream) writeMultipart(w io.Writer) (int64, error) {
 		rd := s.first
 		if i > 0 {
 			var err error
-			if rd, err = s.obj.Range(x.ctx, br.start, br.length); err != nil {
+			if rd, err = s.obj.Range(x.storageCtx(), br.start, br.length); err != nil {
 				x.h.metrics.event(eventStorageError)
 				return cw.n + body, s.fail("reading storage object after headers", err)
 			}
@@ -118,6 +121,13 @@ func (s *bodyStream) writeMultipart(w io.Writer) (int64, error) {
 // (client_gone when the client hung up, short_file or storage_error otherwise) and returned
 // as an error, so fasthttp drops the connection.
 func (s *bodyStream) copyBody(w io.Writer, rd io.Reader, n int64) (int64, error) {
+	if cancel := s.x.cancelRange; cancel != nil && !isFileRange(rd) {
+		if s.guard == nil {
+			s.guard = newStallGuard(s.x.h.cfg.ReadStallTimeout, cancel)
+		}
+		s.guard.r = rd
+		rd = s.guard
+	}
 	written, err := copyTo(w, rd)
 	if err == nil && written == n {
 		return written, nil
@@ -173,6 +183,7 @@ func (s *bodyStream) CloseWithError(err error) error {
 		x.aborted = true
 	}
 	s.closeObject()
+	x.endStorage()
 	x.finish()
 	if s.onClose != nil {
 		s.onClose()
@@ -202,16 +213,49 @@ var streamBufs = sync.Pool{New: func() any { b := make([]byte, streamBufSize); r
 // pooled 256 KiB buffer, so each system call moves up to 256 KiB; the copy stops at the first
 // failed write.
 func copyTo(w io.Writer, rd io.Reader) (int64, error) {
-	if lr, ok := rd.(*io.LimitedReader); ok {
-		if _, ok := lr.R.(*os.File); ok {
-			if rf, ok := w.(io.ReaderFrom); ok {
-				return rf.ReadFrom(rd)
-			}
+	if isFileRange(rd) {
+		if rf, ok := w.(io.ReaderFrom); ok {
+			return rf.ReadFrom(rd)
 		}
 	}
 	bp := streamBufs.Get().(*[]byte)
 	defer streamBufs.Put(bp)
 	return io.CopyBuffer(writerOnly{w}, readerOnly{rd}, *bp)
+}
+
+// stallGuard cancels a storage read that brings nothing for d: before each Read a timer is
+// armed that cancels the storage context (which aborts the S3 response body), and it is
+// stopped when the Read returns. Writes to the client are not timed (a slow client is bounded
+// by the listener's write timeout).
+type stallGuard struct {
+	r io.Reader
+	d time.Duration
+	t *time.Timer
+}
+
+// newStallGuard guards reads with d, cancelling with cancel.
+func newStallGuard(d time.Duration, cancel context.CancelFunc) *stallGuard {
+	t := time.AfterFunc(d, cancel)
+	t.Stop()
+	return &stallGuard{d: d, t: t}
+}
+
+func (g *stallGuard) Read(p []byte) (int, error) {
+	g.t.Reset(g.d)
+	n, err := g.r.Read(p)
+	g.t.Stop()
+	return n, err
+}
+
+// isFileRange reports whether rd is a mount-point range, an *io.LimitedReader over an *os.File,
+// which sendfile can send.
+func isFileRange(rd io.Reader) bool {
+	lr, ok := rd.(*io.LimitedReader)
+	if !ok {
+		return false
+	}
+	_, ok = lr.R.(*os.File)
+	return ok
 }
 
 // writerOnly hides the writer's ReadFrom from io.CopyBuffer.

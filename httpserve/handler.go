@@ -181,6 +181,30 @@ type exchange struct {
 
 	body     *bodyStream // the GET body, sent by fasthttp after ServeFastHTTP returns
 	finished bool
+
+	// rangeCtx is the context of storage reads that cannot be sendfiled (S3): cancelled by the
+	// read stall guard, and once the body is done.
+	rangeCtx    context.Context
+	cancelRange context.CancelFunc
+}
+
+// storageCtx returns the context for reading the object's bytes: the request's for the mount
+// point, a cancellable one for other backends when Config.ReadStallTimeout is set.
+func (x *exchange) storageCtx() context.Context {
+	if x.backend == labelMountPoint || x.h.cfg.ReadStallTimeout <= 0 {
+		return x.ctx
+	}
+	if x.rangeCtx == nil {
+		x.rangeCtx, x.cancelRange = context.WithCancel(x.ctx)
+	}
+	return x.rangeCtx
+}
+
+// endStorage releases the storage reads' context.
+func (x *exchange) endStorage() {
+	if x.cancelRange != nil {
+		x.cancelRange()
+	}
 }
 
 // set sets a single-valued response header under key exactly as given: the response header's
@@ -204,6 +228,7 @@ func (h *Handler) ServeFastHTTP(rc *fasthttp.RequestCtx) {
 		rc.Response.SetBodyStream(x.body, int(x.body.length))
 		return // the stream's CloseWithError finishes the exchange
 	}
+	x.endStorage()
 	x.finish()
 }
 
@@ -530,7 +555,7 @@ func (x *exchange) sendMultipart(obj storage.Object, row metadata.File, v valida
 // openRange asks the backend for a range before any header is sent, answering 404 (object gone,
 // e.g. S3 NoSuchKey) or 503 itself when it fails.
 func (x *exchange) openRange(obj storage.Object, br byteRange) (io.Reader, bool) {
-	rd, err := obj.Range(x.ctx, br.start, br.length)
+	rd, err := obj.Range(x.storageCtx(), br.start, br.length)
 	if err == nil {
 		return rd, true
 	}
