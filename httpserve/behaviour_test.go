@@ -1032,3 +1032,36 @@ func TestS3ReadStall(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestListenerReadTimeout: a client that sends an incomplete request (slowloris) or nothing is
+// disconnected after the read-header timeout without an answer, as net/http did (fasthttp's
+// default is a 408 answer).
+func TestListenerReadTimeout(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, testConfig())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(h.ServeFastHTTP, Limits{ReadHeaderTimeout: 100 * time.Millisecond, MaxHeaderBytes: 16 << 10})
+	go srv.Serve(ln)
+	defer srv.Close()
+	defer srv.Shutdown(t.Context())
+	for name, sent := range map[string]string{"nothing": "", "half a request": "GET " + imgPath + " HTTP/1.1\r\nHost: x\r\n"} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(c, sent)
+		got, err := io.ReadAll(c)
+		c.Close()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("%s: connection still open after 20 s", name)
+		}
+		if len(got) != 0 {
+			t.Errorf("%s: answered %q, want the connection closed without an answer", name, truncate(got))
+		}
+	}
+}

@@ -122,8 +122,10 @@ func badRequest(rc *fasthttp.RequestCtx, code int) {
 	rc.Response.SetBodyString(fmt.Sprintf("%d %s", code, http.StatusText(code)))
 }
 
-// errorHandler answers what fasthttp could not parse: 431 for a request line and header over
-// MaxHeaderBytes, 408 for a read timeout, 400 otherwise.
+// errorHandler answers what fasthttp could not read as net/http did: 431 for a request line
+// and header over MaxHeaderBytes, 400 for anything unparsable, and nothing for a read timeout
+// (a slowloris client, or one that never sent a request): the connection is closed without
+// an answer, where fasthttp would write a 408.
 func errorHandler(rc *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
@@ -131,7 +133,7 @@ func errorHandler(rc *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &small):
 		badRequest(rc, http.StatusRequestHeaderFieldsTooLarge)
 	case errors.As(err, &ne) && ne.Timeout():
-		badRequest(rc, http.StatusRequestTimeout)
+		_ = rc.Conn().Close() // fasthttp's write of the (empty) answer then fails, unseen
 	default:
 		badRequest(rc, http.StatusBadRequest)
 	}
