@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -142,7 +143,14 @@ func errorHandler(rc *fasthttp.RequestCtx, err error) {
 // fasthttpLogger routes fasthttp's log lines to slog.
 type fasthttpLogger struct{ l *slog.Logger }
 
-// Printf logs one fasthttp line at Warn.
+// Printf logs one fasthttp line: at Debug the per-connection "error when serving connection"
+// lines (a malformed request, already answered 400; a late body failure, already logged by
+// the handler), which any client can cause at will; at Warn the rest (accept errors,
+// connection limits).
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Warn("fasthttp: " + fmt.Sprintf(format, args...))
+	level := slog.LevelWarn
+	if strings.HasPrefix(format, "error when serving connection") {
+		level = slog.LevelDebug
+	}
+	f.l.Log(context.Background(), level, "fasthttp: "+fmt.Sprintf(format, args...))
 }
