@@ -60,7 +60,7 @@ func (s *bodyStream) Read([]byte) (int, error) {
 // *io.LimitedReader over an *os.File) goes to w's ReadFrom untouched, which hands it down to
 // the bufio.Writer and the TCP connection's ReadFrom: sendfile. Other bodies (S3) are copied
 // with a pooled 256 KiB buffer and the copy stops at the first failed write. Bodies longer than
-// sniffLen are written with the socket corked (TCP_CORK, nginx's tcp_nopush), so the headers
+// corkMinBody are written with the socket corked (TCP_CORK, nginx's tcp_nopush), so the headers
 // leave in the same segment as the start of the body.
 func (s *bodyStream) WriteTo(w io.Writer) (n int64, err error) {
 	x := s.x
@@ -73,7 +73,7 @@ func (s *bodyStream) WriteTo(w io.Writer) (n int64, err error) {
 		}
 		s.written += n
 	}()
-	if s.length > sniffLen && cork(x.rc.Conn(), true) {
+	if s.length > corkMinBody && cork(x.rc.Conn(), true) {
 		defer cork(x.rc.Conn(), false)
 	}
 	if s.multi != nil {

@@ -153,16 +153,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// sniffLen is the body size above which the socket is corked while the headers and the body
+// corkMinBody is the body size above which the socket is corked while the headers and the body
 // go out (see bodyStream.WriteTo): smaller bodies leave with the headers in one write anyway.
-const sniffLen = 512
+const corkMinBody = 512
 
 const (
 	methodGet  = "GET"
 	methodHead = "HEAD"
 )
 
-var hdrTextHTML = "text/html;charset=UTF-8"
+const hdrTextHTML = "text/html;charset=UTF-8"
 
 // exchange is the state of one request.
 type exchange struct {
