@@ -154,8 +154,10 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // corkMinBody is the body size above which the socket is corked while the headers and the body
-// go out (see bodyStream.WriteTo): smaller bodies leave with the headers in one write anyway.
-const corkMinBody = 512
+// go out (see bodyStream.WriteTo). fasthttp copies a file of up to 8 KiB (its maxSmallFileSize)
+// into its write buffer, which NewServer makes big enough for the headers too, and sends both
+// in one write: only larger bodies are sendfiled after a separate write of the headers.
+const corkMinBody = 8 << 10
 
 const (
 	methodGet  = "GET"

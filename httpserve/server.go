@@ -31,6 +31,10 @@ type Limits struct {
 	Logger *slog.Logger
 }
 
+// writeBufferSize is each connection's write buffer: the headers and a body of up to
+// corkMinBody bytes (fasthttp reads such small files into the buffer) leave in one write.
+const writeBufferSize = corkMinBody + 8<<10
+
 // Server is the serving listener: a fasthttp.Server configured like ezdfsd's answers need (no
 // Server banner, eZ's header spellings kept, a Date header, net/http's statuses for malformed
 // requests), which also remembers its connections so Close can cut them.
@@ -59,6 +63,7 @@ func NewServer(handler fasthttp.RequestHandler, lim Limits) *Server {
 		IdleTimeout:           lim.IdleTimeout,
 		WriteTimeout:          lim.WriteTimeout,
 		ReadBufferSize:        max(lim.MaxHeaderBytes, 1024),
+		WriteBufferSize:       writeBufferSize,
 		Concurrency:           lim.MaxConnections,
 		MaxConnsPerIP:         0,
 		NoDefaultServerHeader: true,
