@@ -5,6 +5,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/dfs"
@@ -39,7 +41,8 @@ type App struct {
 	store     *sqlstore.Store
 	meta      metadata.Store
 	backends  map[string]storage.Backend
-	handler   http.Handler
+	files     *httpserve.Handler
+	handler   fasthttp.RequestHandler
 	readiness *ops.Readiness
 	closers   []func(context.Context) error
 	// lenient turns a mount point that cannot be opened into a failing check instead of an
@@ -84,7 +87,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, version s
 	if err != nil {
 		return nil, err
 	}
-	a.handler = ops.LimitConcurrency(h, cfg.MaxConcurrentFetches, http.HandlerFunc(h.Unavailable), a.reg)
+	a.files = h
+	a.handler = ops.LimitConcurrency(h.ServeFastHTTP, cfg.MaxConcurrentFetches, h.Unavailable, a.reg)
 	a.readiness = ops.NewReadiness(checks, cfg.ReadinessInterval, readinessTimeout, a.reg, logger)
 	return a, nil
 }
@@ -105,6 +109,7 @@ func httpConfig(cfg *config.Config) httpserve.Config {
 	hc.RetryAfter = cfg.RetryAfter
 	hc.AccessLog = cfg.AccessLog
 	hc.Profile = cfg.Profile
+	hc.ReadStallTimeout = cmp.Or(cfg.S3.FirstByteTimeout, s3.DefaultFirstByteTimeout)
 	return hc
 }
 
@@ -154,15 +159,17 @@ func (a *App) openMetadata(ctx context.Context) ([]ops.Check, error) {
 // Registry returns the app's metrics registry.
 func (a *App) Registry() *prometheus.Registry { return a.reg }
 
-// Handler returns the file-serving HTTP handler (with the concurrency limit applied).
-func (a *App) Handler() http.Handler { return a.handler }
+// Handler returns the file-serving fasthttp handler (with the concurrency limit applied).
+func (a *App) Handler() fasthttp.RequestHandler { return a.handler }
 
 // Readiness returns the readiness state machine.
 func (a *App) Readiness() *ops.Readiness { return a.readiness }
 
 // WrapHandler replaces the file-serving handler Run serves with wrap(handler), for a caller
 // that adds routes of its own in front of it (the demo's page at "/"). Call it before Run.
-func (a *App) WrapHandler(wrap func(http.Handler) http.Handler) { a.handler = wrap(a.handler) }
+func (a *App) WrapHandler(wrap func(fasthttp.RequestHandler) fasthttp.RequestHandler) {
+	a.handler = wrap(a.handler)
+}
 
 // UseListeners makes Run serve files on files and metrics on metrics (nil: none) instead of
 // binding cfg.Listen and cfg.MetricsListen, so a caller can bind its ports before slow setup
@@ -302,15 +309,14 @@ func (a *App) Run(ctx context.Context, notifySocket string, ready func(filesAddr
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	ln = ops.LimitListener(ln, cfg.MaxConnections)
-	srv := &http.Server{
-		Handler:           a.handler,
+	srv := httpserve.NewServer(a.handler, httpserve.Limits{
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-		ConnContext:       httpserve.ConnContext,
-	}
+		MaxConnections:    cfg.MaxConnections,
+		Logger:            a.logger,
+	})
 	var mln net.Listener
 	var msrv *http.Server
 	if cfg.MetricsListen != "" || a.metricsLn != nil {
@@ -369,6 +375,9 @@ func (a *App) Run(ctx context.Context, notifySocket string, ready func(filesAddr
 	if err := <-filesDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	// Requests still running after the drain (their connections were cut) stop their lookups,
+	// pauses and reads now.
+	a.files.Close()
 	stopMetrics()
 	if err := <-metricsDone; err != nil && runErr == nil {
 		runErr = err

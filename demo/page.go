@@ -6,7 +6,8 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Path returns the sample's URL path on the daemon, "/" + its name, %-encoded where a URL
@@ -62,38 +63,36 @@ is a sample file; the status is the answer it should get. This page exists only 
 // Page returns a handler that answers GET and HEAD with an HTML page listing every sample as a
 // link with the status it should get, and a link to the metrics listener at metricsAddr ("" for
 // none). It is for the demo only: the daemon itself serves nothing at "/".
-func Page(samples []Sample, metricsAddr string) http.Handler {
+func Page(samples []Sample, metricsAddr string) fasthttp.RequestHandler {
 	var buf bytes.Buffer
 	err := pageTemplate.Execute(&buf, pageData{Samples: samples, Metrics: metricsAddr})
 	page := buf.Bytes()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return func(rc *fasthttp.RequestCtx) {
 		if err != nil {
-			http.Error(w, fmt.Sprintf("demo page: %v", err), http.StatusInternalServerError)
+			rc.Error(fmt.Sprintf("demo page: %v", err), http.StatusInternalServerError)
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		if !rc.IsGet() && !rc.IsHead() {
+			rc.Error(http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			rc.Response.Header.Set("Allow", "GET, HEAD")
 			return
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Length", strconv.Itoa(len(page)))
-		w.Header().Set("Cache-Control", "no-store")
-		if r.Method == http.MethodGet {
-			_, _ = w.Write(page)
-		}
-	})
+		rc.SetContentType("text/html; charset=utf-8")
+		rc.Response.Header.Set("Cache-Control", "no-store")
+		rc.SetBody(page) // fasthttp sends the Content-Length, and no body for HEAD
+	}
 }
 
-// WithPage serves Page at exactly "/" and hands every other request to files unchanged (no
-// path cleaning or redirects, so the daemon sees each request as `ezdfsd serve` would).
-func WithPage(files http.Handler, samples []Sample, metricsAddr string) http.Handler {
+// WithPage serves Page at exactly "/" (the raw request target, a query aside) and hands every
+// other request to files unchanged (no path cleaning or redirects, so the daemon sees each
+// request as `ezdfsd serve` would).
+func WithPage(files fasthttp.RequestHandler, samples []Sample, metricsAddr string) fasthttp.RequestHandler {
 	page := Page(samples, metricsAddr)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" && r.URL.RawPath == "" {
-			page.ServeHTTP(w, r)
+	return func(rc *fasthttp.RequestCtx) {
+		if path, _, _ := bytes.Cut(rc.Request.Header.RequestURI(), []byte("?")); string(path) == "/" {
+			page(rc)
 			return
 		}
-		files.ServeHTTP(w, r)
-	})
+		files(rc)
+	}
 }

@@ -64,6 +64,12 @@ type Config struct {
 	// (BinaryStreamResponse.php:55) unless CacheControl asks for a max-age. The other headers
 	// follow the fields as in legacy: set PoweredBy, ServedBy and Expires off for the app's set.
 	Profile string
+	// ReadStallTimeout ends a body read from a storage backend other than the mount point (S3)
+	// that brings no byte for this long, and the response with it (the connection is closed).
+	// fasthttp does not cancel a request whose client went away, so without it a stalled S3
+	// body would hold its request forever. 0: no bound. The daemon passes
+	// --s3-first-byte-timeout.
+	ReadStallTimeout time.Duration
 	// AccessLog logs one Info line per request (method, path, status, bytes, duration, backend,
 	// request id) through the handler's logger.
 	AccessLog bool
@@ -93,6 +99,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryAfter < 0 {
 		errs = append(errs, fmt.Errorf("retry-after %v is negative", c.RetryAfter))
+	}
+	if c.ReadStallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("read stall timeout %v is negative", c.ReadStallTimeout))
 	}
 	if c.MaxRanges < 0 {
 		errs = append(errs, fmt.Errorf("max ranges %d is negative", c.MaxRanges))

@@ -4,30 +4,24 @@ import (
 	"context"
 	"net"
 	"syscall"
+	"time"
 
+	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 )
 
-type socketKey struct{}
-
-// ConnContext is an http.Server ConnContext hook: it remembers each connection's socket so the
-// handler can cork it (TCP_CORK, nginx's tcp_nopush) while it writes the headers and sendfiles
-// the body. Without it the headers leave as a packet of their own, which on a busy server costs
-// as much as a second response. Servers that do not install the hook still work, uncorked.
-func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	if sc, ok := c.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			return context.WithValue(ctx, socketKey{}, rc)
-		}
-	}
-	return ctx
-}
-
-// cork sets or clears TCP_CORK on the request's connection; it reports whether the socket
-// took it. Clearing it pushes out whatever partial segment was held back.
-func cork(ctx context.Context, on bool) bool {
-	rc, ok := ctx.Value(socketKey{}).(syscall.RawConn)
+// cork sets or clears TCP_CORK (nginx's tcp_nopush) on the connection's socket; it reports
+// whether the socket took it. While corked, the headers wait in the kernel for the start of
+// the body instead of leaving as a packet of their own, which on a busy server costs as much
+// as a second response. Clearing it pushes out whatever partial segment was held back. A
+// connection without a socket (an in-memory listener) is left alone.
+func cork(c net.Conn, on bool) bool {
+	sc, ok := c.(syscall.Conn)
 	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
 		return false
 	}
 	v := 0
@@ -41,4 +35,82 @@ func cork(ctx context.Context, on bool) bool {
 		return false
 	}
 	return serr == nil
+}
+
+// clientWatchInterval is how often watchClient looks at the connection.
+const clientWatchInterval = 10 * time.Millisecond
+
+// watchClient returns a context derived from ctx that is cancelled when the client closes c
+// (a peek at the socket reads end-of-file or a reset), checked every clientWatchInterval until
+// stop is called. fasthttp does not notice a client going away while the handler runs; this is
+// for the rare waits that are worth ending early (the NFS-lag pause). Connections without a
+// socket are not watched.
+func watchClient(ctx context.Context, c net.Conn) (context.Context, func()) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return ctx, func() {}
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return ctx, func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(clientWatchInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-wctx.Done():
+				return
+			case <-t.C:
+				if peerClosed(rc) {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return wctx, func() { close(done); cancel() }
+}
+
+// peerClosed peeks at the socket without blocking: end-of-file or an error other than "no data
+// yet" means the client is gone. Data waiting (a pipelined request) means it is still there.
+func peerClosed(rc syscall.RawConn) bool {
+	var b [1]byte
+	closed := false
+	err := rc.Control(func(fd uintptr) {
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		closed = n == 0 && err == nil || err != nil && err != unix.EAGAIN && err != unix.EINTR
+	})
+	return err != nil || closed
+}
+
+// fastHeader reads request header fields from fasthttp the way http.Header's Get and Values do
+// (fasthttp normalizes request header names, so lookups are case-insensitive).
+type fastHeader struct{ h *fasthttp.RequestHeader }
+
+// Get returns the first value of key, or "".
+func (f fastHeader) Get(key string) string { return string(f.h.Peek(key)) }
+
+// Values returns every value of key, one per field line.
+func (f fastHeader) Values(key string) []string {
+	all := f.h.PeekAll(key)
+	if len(all) == 0 {
+		return nil
+	}
+	vs := make([]string, len(all))
+	for i, v := range all {
+		vs[i] = string(v)
+	}
+	return vs
+}
+
+// headerSource is what preconditions and ranges read: fastHeader on the serving path,
+// http.Header in unit tests.
+type headerSource interface {
+	Get(key string) string
+	Values(key string) []string
 }

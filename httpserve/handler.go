@@ -7,6 +7,10 @@
 // and size-checked, and the first byte range requested, so a missing or failing backend still
 // gets a clean 404 or 503. A failure after the headers aborts the connection rather than
 // ending a response of the wrong length.
+//
+// The serving listener runs on valyala/fasthttp (NewServer): the handler sets the status and
+// headers, and hands fasthttp a body stream that sendfiles mount-point bytes and copies S3
+// bytes with a pooled 256 KiB buffer.
 package httpserve
 
 import (
@@ -20,25 +24,23 @@ import (
 	"log/slog"
 	"math"
 	"mime/multipart"
-	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/metadata"
 	"github.com/ezdfsd/ezdfsd/storage"
 )
 
-// Handler serves cluster files over HTTP. It is safe for concurrent use.
+// Handler serves cluster files over HTTP (on fasthttp, see ServeFastHTTP and NewServer). It is
+// safe for concurrent use.
 type Handler struct {
 	cfg      Config
 	routing  Routing
@@ -47,18 +49,22 @@ type Handler struct {
 	log      *slog.Logger
 	metrics  *metrics
 
-	// Precomputed header values (read-only slices shared by all responses).
-	servedBy     []string
-	poweredBy    []string
-	acceptRanges []string
-	retryAfter   []string
-	cacheControl []string
+	// Precomputed header values shared by all responses.
+	acceptRanges string
+	retryAfter   string
+	cacheControl string
 
 	nameOf  func(target string) (string, error) // dfs.NameRule(cfg.Profile)
 	rawType bool                                // platform: Content-Type is the datatype verbatim
 
 	idPrefix string
 	idSeq    atomic.Uint64
+
+	// base is every request's context: fasthttp cancels nothing when a client hangs up, so
+	// lookups, opens and reads are bounded by their own per-call timeouts, and Close ends them
+	// all when a shutdown gives up waiting.
+	base   context.Context
+	cancel context.CancelFunc
 
 	now   func() time.Time                                 // clock for Expires; tests replace it
 	sleep func(ctx context.Context, d time.Duration) error // NFS-lag pause; tests replace it
@@ -98,6 +104,7 @@ func New(cfg Config, routing Routing, store metadata.Store, backends map[string]
 	}
 	var seed [4]byte
 	_, _ = rand.Read(seed[:]) // crypto/rand.Read never fails on supported platforms
+	base, cancel := context.WithCancel(context.Background())
 	h := &Handler{
 		cfg:        cfg,
 		routing:    routing,
@@ -105,31 +112,32 @@ func New(cfg Config, routing Routing, store metadata.Store, backends map[string]
 		backends:   backends,
 		log:        logger,
 		metrics:    m,
-		retryAfter: []string{strconv.FormatInt(int64(math.Ceil(cfg.RetryAfter.Seconds())), 10)},
+		base:       base,
+		cancel:     cancel,
+		retryAfter: strconv.FormatInt(int64(math.Ceil(cfg.RetryAfter.Seconds())), 10),
 		idPrefix:   hex.EncodeToString(seed[:]) + "-",
 		now:        time.Now,
 		sleep:      sleepCtx,
 		nameOf:     dfs.NameRule(cfg.Profile),
 		rawType:    platform,
 	}
-	if cfg.ServedBy != "" {
-		h.servedBy = []string{cfg.ServedBy}
-	}
-	if cfg.PoweredBy != "" {
-		h.poweredBy = []string{cfg.PoweredBy}
-	}
 	if cfg.Ranges {
-		h.acceptRanges = []string{"bytes"}
+		h.acceptRanges = "bytes"
 	} else {
-		h.acceptRanges = []string{"none"}
+		h.acceptRanges = "none"
 	}
 	if cfg.CacheControl {
-		h.cacheControl = []string{"public, max-age=" + strconv.FormatInt(int64(cfg.ExpiryTimeout/time.Second), 10)}
+		h.cacheControl = "public, max-age=" + strconv.FormatInt(int64(cfg.ExpiryTimeout/time.Second), 10)
 	} else if platform {
-		h.cacheControl = []string{"public"} // BinaryStreamResponse.php:55 setPublic()
+		h.cacheControl = "public" // BinaryStreamResponse.php:55 setPublic()
 	}
 	return h, nil
 }
+
+// Close cancels the context of every request still being served: lookups, NFS-lag pauses and
+// storage reads end at once. The daemon calls it when a shutdown stops waiting for in-flight
+// downloads; requests that arrive afterwards are answered 503.
+func (h *Handler) Close() { h.cancel() }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -145,83 +153,138 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// sniffLen is the body prefix net/http's ResponseWriter.ReadFrom copies through its buffer
-// before it switches to sendfile, unless the headers were already flushed.
-const sniffLen = 512
+// corkMinBody is the body size above which the socket is corked while the headers and the body
+// go out (see bodyStream.WriteTo). fasthttp copies a file of up to 8 KiB (its maxSmallFileSize)
+// into its write buffer, which NewServer makes big enough for the headers too, and sends both
+// in one write: only larger bodies are sendfiled after a separate write of the headers.
+const corkMinBody = 8 << 10
 
-var (
-	hdrTextHTML = []string{"text/html;charset=UTF-8"}
-	hdrAllow    = []string{"GET, HEAD"}
+const (
+	methodGet  = "GET"
+	methodHead = "HEAD"
 )
+
+const hdrTextHTML = "text/html;charset=UTF-8"
 
 // exchange is the state of one request.
 type exchange struct {
 	h       *Handler
-	w       http.ResponseWriter
-	r       *http.Request
+	rc      *fasthttp.RequestCtx
+	ctx     context.Context // bounds every lookup, open and read (Handler.Close cancels it)
+	hdr     fastHeader      // the request's header fields
+	method  string
+	start   time.Time
 	id      string
 	name    string // cluster name, once valid
 	backend string // metrics label
-	status  int    // status sent, 0 before WriteHeader
+	status  int    // status set, 0 before writeHeader
 	bytes   int64  // body bytes written
 	aborted bool
 
-	// hv backs the per-request header values, saving one allocation per header.
-	hv  [8]string
-	nhv int
+	body     *bodyStream // the GET body, sent by fasthttp after ServeFastHTTP returns
+	finished bool
+
+	// rangeCtx is the context of storage reads that cannot be sendfiled (S3): cancelled by the
+	// read stall guard, and once the body is done.
+	rangeCtx    context.Context
+	cancelRange context.CancelFunc
 }
 
-// set sets a single-valued response header under key exactly as given (callers pass canonical
-// keys, or a deliberate legacy spelling).
-func (x *exchange) set(key, value string) {
-	if x.nhv < len(x.hv) {
-		i := x.nhv
-		x.hv[i] = value
-		x.nhv++
-		x.w.Header()[key] = x.hv[i : i+1 : i+1]
-		return
+// storageCtx returns the context for reading the object's bytes: the request's for the mount
+// point, a cancellable one for other backends when Config.ReadStallTimeout is set.
+func (x *exchange) storageCtx() context.Context {
+	if x.backend == labelMountPoint || x.h.cfg.ReadStallTimeout <= 0 {
+		return x.ctx
 	}
-	x.w.Header()[key] = []string{value}
+	if x.rangeCtx == nil {
+		x.rangeCtx, x.cancelRange = context.WithCancel(x.ctx)
+	}
+	return x.rangeCtx
 }
 
-// ServeHTTP answers GET and HEAD for cluster files; see the package documentation.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+// endStorage releases the storage reads' context.
+func (x *exchange) endStorage() {
+	if x.cancelRange != nil {
+		x.cancelRange()
+	}
+}
+
+// set sets a single-valued response header under key exactly as given: the response header's
+// name normalizing is off, so eZ's spellings ("ETag", "Served-by") go out byte for byte.
+func (x *exchange) set(key, value string) {
+	x.rc.Response.Header.Set(key, value)
+}
+
+// ServeFastHTTP answers GET and HEAD for cluster files; see the package documentation. Every
+// decision is taken and every header set before it returns; a GET body is then streamed by
+// fasthttp (bodyStream), and the metrics and access log line are recorded once it went out.
+func (h *Handler) ServeFastHTTP(rc *fasthttp.RequestCtx) {
 	h.metrics.start()
-	x := &exchange{h: h, w: w, r: r, id: h.requestID(r), backend: labelNone}
+	rc.Response.Header.DisableNormalizing()
+	x := &exchange{h: h, rc: rc, ctx: h.base, hdr: fastHeader{&rc.Request.Header}, start: time.Now(),
+		method: methodOf(rc), backend: labelNone}
+	x.id = h.requestID(x.hdr)
 	x.set("X-Request-Id", x.id)
-	defer h.finish(x, start)
+	x.run()
+	if x.body != nil {
+		rc.Response.SetBodyStream(x.body, int(x.body.length))
+		return // the stream's CloseWithError finishes the exchange
+	}
+	x.endStorage()
+	x.finish()
+}
+
+// methodOf returns the request method, without allocating for GET and HEAD.
+func methodOf(rc *fasthttp.RequestCtx) string {
+	switch {
+	case rc.IsGet():
+		return methodGet
+	case rc.IsHead():
+		return methodHead
+	}
+	return string(rc.Method())
+}
+
+// run serves the request, turning an unexpected panic into the 500 page: nothing has been sent
+// while the handler runs, so the client always gets a clean answer.
+func (x *exchange) run() {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		x.h.log.LogAttrs(x.ctx, slog.LevelError, "panic serving request",
+			slog.String("request_id", x.id), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+		if x.body != nil {
+			x.body.closeObject()
+			x.body = nil
+		}
+		id := x.id
+		x.rc.Response.Reset()
+		x.rc.Response.Header.DisableNormalizing()
+		x.set("X-Request-Id", id)
+		x.writePage(http.StatusInternalServerError, page500)
+	}()
 	x.serve()
 }
 
-// finish records metrics and the access log line, turns an unexpected panic into a 500 when
-// nothing was sent yet, and re-raises http.ErrAbortHandler so net/http drops the connection.
-func (h *Handler) finish(x *exchange, start time.Time) {
-	p := recover()
-	if p != nil {
-		if p != http.ErrAbortHandler {
-			h.log.LogAttrs(x.r.Context(), slog.LevelError, "panic serving request",
-				slog.String("request_id", x.id), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
-			if x.status == 0 {
-				x.writePage(http.StatusInternalServerError, page500)
-				p = nil
-			} else {
-				p = http.ErrAbortHandler
-			}
-		}
-		if p != nil {
-			x.aborted = true
-		}
+// finish records metrics and the access log line, once per request: after the body went out
+// (or failed), or at once for an answer without a streamed body.
+func (x *exchange) finish() {
+	if x.finished {
+		return
 	}
-	d := time.Since(start)
-	h.metrics.done(x.status, x.backend, x.r.Method, x.bytes, d.Seconds())
+	x.finished = true
+	h := x.h
+	d := time.Since(x.start)
+	h.metrics.done(x.status, x.backend, x.method, x.bytes, d.Seconds())
 	if h.cfg.AccessLog {
 		path := x.name
 		if path == "" {
-			path = displayName(requestTarget(x.r))
+			path = displayName(requestTarget(x.rc))
 		}
-		h.log.LogAttrs(x.r.Context(), slog.LevelInfo, "request",
-			slog.String("method", x.r.Method),
+		h.log.LogAttrs(x.ctx, slog.LevelInfo, "request",
+			slog.String("method", x.method),
 			slog.String("path", path),
 			slog.Int("status", x.status),
 			slog.Int64("bytes", x.bytes),
@@ -231,15 +294,12 @@ func (h *Handler) finish(x *exchange, start time.Time) {
 			slog.Bool("aborted", x.aborted),
 		)
 	}
-	if p != nil {
-		panic(p)
-	}
 }
 
 // requestID returns the client's X-Request-Id when it is 1..64 characters of [A-Za-z0-9._-],
 // otherwise a new process-unique id.
-func (h *Handler) requestID(r *http.Request) string {
-	if v := r.Header.Get("X-Request-Id"); saneRequestID(v) {
+func (h *Handler) requestID(hdr fastHeader) string {
+	if v := hdr.Get("X-Request-Id"); saneRequestID(v) {
 		return v
 	}
 	return h.idPrefix + strconv.FormatUint(h.idSeq.Add(1), 36)
@@ -258,14 +318,16 @@ func saneRequestID(v string) bool {
 	return true
 }
 
-// requestTarget returns the raw origin-form target (path and query, percent-escapes intact).
-// Absolute-form targets ("http://host/path?q", RFC 9112 §3.2.2) are reduced to their path and
-// query; handlers invoked without RequestURI (not from net/http's server) use the URL.
-func requestTarget(r *http.Request) string {
-	t := r.RequestURI
-	if t == "" {
-		return r.URL.RequestURI()
-	}
+// requestTarget returns the raw origin-form target (path and query, percent-escapes intact) as
+// the request line carried it. Absolute-form targets ("http://host/path?q", RFC 9112 §3.2.2)
+// are reduced to their path and query.
+func requestTarget(rc *fasthttp.RequestCtx) string {
+	return originForm(string(rc.Request.Header.RequestURI()))
+}
+
+// originForm reduces an absolute-form target to its path and query; other targets are
+// returned as they are.
+func originForm(t string) string {
 	if strings.HasPrefix(t, "/") {
 		return t
 	}
@@ -286,13 +348,13 @@ func requestTarget(r *http.Request) string {
 
 func (x *exchange) serve() {
 	h := x.h
-	ctx := x.r.Context()
-	if x.r.Method != http.MethodGet && x.r.Method != http.MethodHead {
-		x.w.Header()["Allow"] = hdrAllow
+	ctx := x.ctx
+	if x.method != methodGet && x.method != methodHead {
+		x.set("Allow", "GET, HEAD")
 		x.writePage(http.StatusMethodNotAllowed, page405)
 		return
 	}
-	target := requestTarget(x.r)
+	target := requestTarget(x.rc)
 	name, err := h.nameOf(target)
 	if err != nil {
 		x.notFound(displayName(target))
@@ -329,7 +391,7 @@ func (x *exchange) serve() {
 
 	v := validators{etag: etagOf(row), mtime: row.MTime}
 	if h.cfg.HTTPCache {
-		switch checkPreconditions(x.r, v) {
+		switch checkPreconditions(x.hdr, v) {
 		case http.StatusNotModified:
 			x.setValidatorHeaders(row, v)
 			x.writeHeader(http.StatusNotModified)
@@ -345,6 +407,9 @@ func (x *exchange) serve() {
 		return
 	}
 	defer func() {
+		if x.body != nil {
+			return // the body stream closes obj once the body went out
+		}
 		if err := obj.Close(); err != nil {
 			x.logError("closing storage object", err)
 		}
@@ -356,7 +421,7 @@ func (x *exchange) serve() {
 // lag). It answers 404/503 itself and returns false when there is nothing to serve.
 func (x *exchange) open(backend storage.Backend, row metadata.File) (storage.Object, bool) {
 	h := x.h
-	ctx := x.r.Context()
+	ctx := x.ctx
 	for attempt := 0; ; attempt++ {
 		obj, err := backend.Open(ctx, x.name)
 		short := false
@@ -398,11 +463,20 @@ func (x *exchange) open(backend storage.Backend, row metadata.File) (storage.Obj
 			return nil, false
 		}
 		h.metrics.event(eventNFSRetry)
-		if err := h.sleep(ctx, h.cfg.MissingRetryDelay); err != nil {
+		if err := x.pause(h.cfg.MissingRetryDelay); err != nil {
 			x.unavailable() // the client is gone; nobody reads this
 			return nil, false
 		}
 	}
+}
+
+// pause waits d before the next NFS-lag retry. fasthttp does not cancel anything when a client
+// hangs up, so the connection is watched meanwhile: the pause ends early, with an error, when
+// the client closed it (or the handler was closed).
+func (x *exchange) pause(d time.Duration) error {
+	ctx, stop := watchClient(x.ctx, x.rc.Conn())
+	defer stop()
+	return x.h.sleep(ctx, d)
 }
 
 // serveBytes sends 200, 206 or 416 for an opened object.
@@ -415,8 +489,8 @@ func (x *exchange) serveBytes(obj storage.Object, row metadata.File, v validator
 	}
 
 	var ranges []byteRange
-	if h.cfg.Ranges && x.r.Method == http.MethodGet {
-		if lines := x.r.Header.Values("Range"); len(lines) == 1 && checkIfRange(x.r, v) {
+	if h.cfg.Ranges && x.method == methodGet {
+		if lines := x.hdr.Values("Range"); len(lines) == 1 && checkIfRange(x.hdr, v) {
 			rs, err := parseRange(lines[0], size, h.cfg.MaxRanges)
 			switch {
 			case errors.Is(err, errRangeUnsatisfiable):
@@ -443,7 +517,7 @@ func (x *exchange) serveBytes(obj storage.Object, row metadata.File, v validator
 // sendSingle sends one contiguous part: the whole file (200) or one range (206).
 func (x *exchange) sendSingle(obj storage.Object, row metadata.File, v validators, ctype string, br byteRange, code int) {
 	var body io.Reader
-	if x.r.Method == http.MethodGet && br.length > 0 {
+	if x.method == methodGet && br.length > 0 {
 		rd, ok := x.openRange(obj, br)
 		if !ok {
 			return
@@ -451,70 +525,45 @@ func (x *exchange) sendSingle(obj storage.Object, row metadata.File, v validator
 		body = rd
 	}
 	x.setRepresentationHeaders(row, v)
-	x.set("Content-Type", ctype)
+	x.rc.Response.Header.SetContentType(ctype)
 	if code == http.StatusPartialContent {
 		x.set("Content-Range", br.contentRange(row.Size))
 	}
-	x.set("Content-Length", strconv.FormatInt(br.length, 10))
 	x.writeHeader(code)
 	if body != nil {
-		if x.startBody(br.length) {
-			defer cork(x.r.Context(), false)
-		}
-		x.copyBody(body, br.length)
+		x.body = &bodyStream{x: x, obj: obj, length: br.length, first: body}
+		return
 	}
+	x.rc.Response.Header.SetContentLength(int(br.length))
 }
 
 // sendMultipart sends a 206 multipart/byteranges body (RFC 9110 §14.6) with its exact
-// Content-Length. Only the first range is requested before the header is written; a failure on a
+// Content-Length. Only the first range is requested before the header is set; a failure on a
 // later one aborts the connection.
 func (x *exchange) sendMultipart(obj storage.Object, row metadata.File, v validators, ctype string, ranges []byteRange) {
-	framing := &countingWriter{w: x.w}
-	mw := multipart.NewWriter(framing)
-	boundary := mw.Boundary()
+	boundary := multipart.NewWriter(io.Discard).Boundary()
 	length := multipartLength(ranges, ctype, row.Size, boundary)
 	first, ok := x.openRange(obj, ranges[0])
 	if !ok {
 		return
 	}
 	x.setRepresentationHeaders(row, v)
-	x.set("Content-Type", "multipart/byteranges; boundary="+boundary)
-	x.set("Content-Length", strconv.FormatInt(length, 10))
+	x.rc.Response.Header.SetContentType("multipart/byteranges; boundary=" + boundary)
 	x.writeHeader(http.StatusPartialContent)
-	if x.startBody(length) {
-		defer cork(x.r.Context(), false)
-	}
-
-	defer func() { x.bytes += framing.n }()
-	for i, br := range ranges {
-		rd := first
-		if i > 0 {
-			var err error
-			if rd, err = obj.Range(x.r.Context(), br.start, br.length); err != nil {
-				x.lateStorageFailure(err)
-			}
-		}
-		if _, err := mw.CreatePart(partHeader(br, ctype, row.Size)); err != nil {
-			x.abort("writing multipart header", err)
-		}
-		x.copyBody(rd, br.length)
-	}
-	if err := mw.Close(); err != nil {
-		x.abort("writing multipart trailer", err)
-	}
-	_ = http.NewResponseController(x.w).Flush() // the trailer leaves before the socket is uncorked
+	x.body = &bodyStream{x: x, obj: obj, length: length, first: first,
+		multi: &multipartBody{ranges: ranges, ctype: ctype, size: row.Size, boundary: boundary}}
 }
 
 // openRange asks the backend for a range before any header is sent, answering 404 (object gone,
 // e.g. S3 NoSuchKey) or 503 itself when it fails.
 func (x *exchange) openRange(obj storage.Object, br byteRange) (io.Reader, bool) {
-	rd, err := obj.Range(x.r.Context(), br.start, br.length)
+	rd, err := obj.Range(x.storageCtx(), br.start, br.length)
 	if err == nil {
 		return rd, true
 	}
 	if errors.Is(err, storage.ErrNotExist) {
 		x.h.metrics.event(eventMissingFile)
-		x.h.log.LogAttrs(x.r.Context(), slog.LevelWarn, "metadata row without object",
+		x.h.log.LogAttrs(x.ctx, slog.LevelWarn, "metadata row without object",
 			slog.String("request_id", x.id), slog.String("name", x.name), slog.String("error", err.Error()))
 		x.notFound(x.name)
 		return nil, false
@@ -525,103 +574,13 @@ func (x *exchange) openRange(obj storage.Object, br byteRange) (io.Reader, bool)
 	return nil, false
 }
 
-// startBody prepares the socket for a body of n bytes, once per response, right after
-// writeHeader. For bodies longer than net/http's 512-byte sniffing prefix the status line and
-// headers are flushed first: ReadFrom then goes straight to sendfile instead of read(2)-ing the
-// first 512 bytes into a buffer, which saves a system call and a copy per response. The socket
-// is corked (TCP_CORK, nginx's tcp_nopush) meanwhile, so the headers leave in the same segment
-// as the start of the body; it reports whether it corked, and the caller then uncorks when the
-// body is written. A writer that cannot flush just keeps the old path.
-func (x *exchange) startBody(n int64) (corked bool) {
-	if n <= sniffLen {
-		return false
-	}
-	corked = cork(x.r.Context(), true)
-	_ = http.NewResponseController(x.w).Flush()
-	return corked
-}
-
-// copyBody copies exactly n bytes of rd to the ResponseWriter. It hands rd to io.Copy
-// unwrapped, so the mount point's *io.LimitedReader over an *os.File reaches the
-// ResponseWriter's ReadFrom and sendfile. A short or failed copy aborts the connection.
-func (x *exchange) copyBody(rd io.Reader, n int64) {
-	written, err := copyTo(x.w, rd)
-	x.bytes += written
-	if err == nil && written == n {
-		return
-	}
-	ctx := x.r.Context()
-	if ctx.Err() != nil || clientGone(err) { // the client went away: not a storage problem
-		x.h.metrics.event(eventClientGone)
-		x.h.log.LogAttrs(ctx, slog.LevelDebug, "client gone during body",
-			slog.String("request_id", x.id), slog.String("name", x.name), slog.Int64("written", written))
-		panic(http.ErrAbortHandler)
-	}
-	if err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
-		x.h.metrics.event(eventShortFile)
-		err = fmt.Errorf("body ended after %d of %d bytes: %w", written, n, io.ErrUnexpectedEOF)
-	} else {
-		x.h.metrics.event(eventStorageError)
-	}
-	x.abort("copying body", err)
-}
-
-// streamBufSize is the copy buffer for bodies that cannot use sendfile (S3): net/http's
-// generic path copies 32 KiB at a time, i.e. 16 read/write pairs for a 500 KB image.
-const streamBufSize = 256 << 10
-
-var streamBufs = sync.Pool{New: func() any { b := make([]byte, streamBufSize); return &b }}
-
-// copyTo copies rd to w. A mount-point reader (*io.LimitedReader over *os.File) goes to the
-// ResponseWriter's ReadFrom untouched, which sendfiles it. Any other body (an S3 response) is
-// copied with a pooled 256 KiB buffer, past ReadFrom, so each system call moves up to 256 KiB.
-func copyTo(w http.ResponseWriter, rd io.Reader) (int64, error) {
-	if lr, ok := rd.(*io.LimitedReader); ok {
-		if _, ok := lr.R.(*os.File); ok {
-			return io.Copy(w, rd)
-		}
-	}
-	bp := streamBufs.Get().(*[]byte)
-	defer streamBufs.Put(bp)
-	return io.CopyBuffer(writerOnly{w}, rd, *bp)
-}
-
-// writerOnly hides the ResponseWriter's ReadFrom from io.CopyBuffer.
-type writerOnly struct{ io.Writer }
-
-// clientGone reports whether a body copy failed because the client closed its connection
-// (browsers cancel image loads all the time): a write to the client socket, plain or through
-// sendfile ("readfrom" on the TCP connection), failing with EPIPE or ECONNRESET. The request
-// context only notices this a moment later, so it cannot be relied on alone. A reset of the
-// S3 connection fails a "read" instead and stays a storage error.
-func clientGone(err error) bool {
-	var op *net.OpError
-	if !errors.As(err, &op) || (op.Op != "write" && op.Op != "readfrom") {
-		return false
-	}
-	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
-}
-
-func (x *exchange) lateStorageFailure(err error) {
-	x.h.metrics.event(eventStorageError)
-	x.abort("reading storage object after headers", err)
-}
-
-// abort logs a failure that happened after the status line was sent and drops the connection,
-// so the client sees a broken response, never a complete-looking one of the wrong length.
-func (x *exchange) abort(what string, err error) {
-	x.h.log.LogAttrs(x.r.Context(), slog.LevelError, "aborting response: "+what,
-		slog.String("request_id", x.id), slog.String("name", x.name), slog.Any("error", err))
-	panic(http.ErrAbortHandler)
-}
-
 func (x *exchange) logError(msg string, err error) {
 	level := slog.LevelError
-	if x.r.Context().Err() != nil {
-		level = slog.LevelDebug // canceled by the client
+	if x.ctx.Err() != nil {
+		level = slog.LevelDebug // canceled by the shutdown
 	}
 	// The error value, not its text: the logger's rate limit keys on its class (ops.NewRateLimitHandler).
-	x.h.log.LogAttrs(x.r.Context(), level, msg,
+	x.h.log.LogAttrs(x.ctx, level, msg,
 		slog.String("request_id", x.id), slog.String("name", x.name), slog.Any("error", err))
 }
 
@@ -653,19 +612,18 @@ func contentType(datatype string) string {
 // Content-Length.
 func (x *exchange) setValidatorHeaders(row metadata.File, v validators) {
 	h := x.h
-	hdr := x.w.Header()
-	if h.servedBy != nil {
-		hdr["Served-by"] = h.servedBy
+	if h.cfg.ServedBy != "" {
+		x.set("Served-by", h.cfg.ServedBy)
 	}
-	if h.poweredBy != nil {
-		hdr["X-Powered-By"] = h.poweredBy
+	if h.cfg.PoweredBy != "" {
+		x.set("X-Powered-By", h.cfg.PoweredBy)
 	}
 	if h.cfg.HTTPCache {
 		x.set("Last-Modified", time.Unix(row.MTime, 0).UTC().Format(http.TimeFormat))
 		if h.cfg.Expires {
 			x.set("Expires", h.now().Add(h.cfg.ExpiryTimeout).UTC().Format(http.TimeFormat))
 		}
-		x.set("ETag", v.etag.opaque) // the legacy spelling: set bypasses net/http's "Etag" canonicalization
+		x.set("ETag", v.etag.opaque) // the legacy spelling, kept: normalizing is off
 	}
 }
 
@@ -673,33 +631,27 @@ func (x *exchange) setValidatorHeaders(row metadata.File, v validators) {
 // Content-Length and Content-Range.
 func (x *exchange) setRepresentationHeaders(row metadata.File, v validators) {
 	x.setValidatorHeaders(row, v)
-	x.w.Header()["Accept-Ranges"] = x.h.acceptRanges
+	x.set("Accept-Ranges", x.h.acceptRanges)
 }
 
-// writeHeader sends the status line and headers. The opt-in Cache-Control goes on 2xx and 304
-// answers only: it must not make an error answer (416, error pages) explicitly cacheable.
+// writeHeader sets the status. The opt-in Cache-Control goes on 2xx and 304 answers only: it
+// must not make an error answer (416, error pages) explicitly cacheable.
 func (x *exchange) writeHeader(code int) {
-	if code < 400 && x.h.cacheControl != nil {
-		x.w.Header()["Cache-Control"] = x.h.cacheControl
+	if code < 400 && x.h.cacheControl != "" {
+		x.set("Cache-Control", x.h.cacheControl)
 	}
 	x.status = code
-	x.w.WriteHeader(code)
+	x.rc.SetStatusCode(code)
 }
 
-// writePage sends a small HTML page with an explicit Content-Length (no body for HEAD).
+// writePage sends a small HTML page with an explicit Content-Length (fasthttp sends no body
+// for HEAD).
 func (x *exchange) writePage(code int, body string) {
-	hdr := x.w.Header()
-	hdr["Content-Type"] = hdrTextHTML
-	x.set("Content-Length", strconv.Itoa(len(body)))
+	x.rc.Response.Header.SetContentType(hdrTextHTML)
 	x.writeHeader(code)
-	if x.r.Method == http.MethodHead {
-		return
-	}
-	n, err := io.WriteString(x.w, body)
-	x.bytes += int64(n)
-	if err != nil {
-		x.h.log.LogAttrs(x.r.Context(), slog.LevelDebug, "writing error page",
-			slog.String("request_id", x.id), slog.String("error", err.Error()))
+	x.rc.Response.SetBodyString(body)
+	if x.method != methodHead {
+		x.bytes += int64(len(body))
 	}
 }
 
@@ -710,21 +662,18 @@ func (x *exchange) notFound(name string) {
 
 // unavailable sends 503 with Retry-After.
 func (x *exchange) unavailable() {
-	x.w.Header()["Retry-After"] = x.h.retryAfter
+	x.set("Retry-After", x.h.retryAfter)
 	x.writePage(http.StatusServiceUnavailable, page503)
 }
 
 // Unavailable answers 503 exactly as the handler does when a backend is down: Retry-After from
 // Config.RetryAfter and the gateway's 503 page (no body for HEAD). It is for a front that turns
-// a request away before ServeHTTP, such as ops.LimitConcurrency when every slot is taken, so
-// clients see one 503 whatever refused them.
-func (h *Handler) Unavailable(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	hdr["Retry-After"] = h.retryAfter
-	hdr["Content-Type"] = hdrTextHTML
-	hdr["Content-Length"] = []string{strconv.Itoa(len(page503))}
-	w.WriteHeader(http.StatusServiceUnavailable)
-	if r.Method != http.MethodHead {
-		io.WriteString(w, page503)
-	}
+// a request away before ServeFastHTTP, such as ops.LimitConcurrency when every slot is taken,
+// so clients see one 503 whatever refused them.
+func (h *Handler) Unavailable(rc *fasthttp.RequestCtx) {
+	rc.Response.Header.DisableNormalizing()
+	rc.Response.Header.Set("Retry-After", h.retryAfter)
+	rc.Response.Header.SetContentType(hdrTextHTML)
+	rc.SetStatusCode(http.StatusServiceUnavailable)
+	rc.Response.SetBodyString(page503)
 }

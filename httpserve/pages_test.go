@@ -97,10 +97,10 @@ func TestUnavailableMatchesTheHandlers503(t *testing.T) {
 	h := f.handler(t, cfg)
 	f.store.err = metadata.ErrUnavailable
 	fromHandler := httptest.NewRecorder()
-	h.ServeHTTP(fromHandler, httptest.NewRequest(http.MethodGet, imgPath, nil))
+	get(h, fromHandler, imgPath)
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
 		rec := httptest.NewRecorder()
-		h.Unavailable(rec, httptest.NewRequest(method, imgPath, nil))
+		serve(handlerFunc(h.Unavailable), rec, method, imgPath)
 		if rec.Code != 503 || fromHandler.Code != 503 {
 			t.Fatalf("%s: status %d (handler %d), want 503", method, rec.Code, fromHandler.Code)
 		}

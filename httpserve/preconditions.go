@@ -109,8 +109,8 @@ func parseHTTPDate(v string) (time.Time, bool) {
 
 // checkIfMatch evaluates If-Match (RFC 9110 §13.1.1) with strong comparison. An unparsable
 // field is ignored like an absent one.
-func checkIfMatch(r *http.Request, v validators) condResult {
-	lines := r.Header.Values("If-Match")
+func checkIfMatch(r headerSource, v validators) condResult {
+	lines := r.Values("If-Match")
 	if len(lines) == 0 {
 		return condNone
 	}
@@ -131,8 +131,8 @@ func checkIfMatch(r *http.Request, v validators) condResult {
 
 // checkIfUnmodifiedSince evaluates If-Unmodified-Since (RFC 9110 §13.1.4); an invalid date is
 // ignored.
-func checkIfUnmodifiedSince(r *http.Request, v validators) condResult {
-	s := r.Header.Get("If-Unmodified-Since")
+func checkIfUnmodifiedSince(r headerSource, v validators) condResult {
+	s := r.Get("If-Unmodified-Since")
 	if s == "" {
 		return condNone
 	}
@@ -149,8 +149,8 @@ func checkIfUnmodifiedSince(r *http.Request, v validators) condResult {
 // checkIfNoneMatch evaluates If-None-Match (RFC 9110 §13.1.2) with weak comparison: condFalse
 // when "*" or any listed tag matches (the request becomes a 304), condTrue when none does,
 // condNone when absent or unparsable (bare, unquoted tags, as legacy clients may send).
-func checkIfNoneMatch(r *http.Request, v validators) condResult {
-	lines := r.Header.Values("If-None-Match")
+func checkIfNoneMatch(r headerSource, v validators) condResult {
+	lines := r.Values("If-None-Match")
 	if len(lines) == 0 {
 		return condNone
 	}
@@ -173,8 +173,8 @@ func checkIfNoneMatch(r *http.Request, v validators) condResult {
 // the row's mtime is not after the given date. The value is cut at the first ";" first, as the
 // legacy gateway does for old browsers' "; length=N" suffix (spec row 31); an invalid date is
 // ignored.
-func checkIfModifiedSince(r *http.Request, v validators) condResult {
-	s := r.Header.Get("If-Modified-Since")
+func checkIfModifiedSince(r headerSource, v validators) condResult {
+	s := r.Get("If-Modified-Since")
 	if s == "" {
 		return condNone
 	}
@@ -195,10 +195,10 @@ func checkIfModifiedSince(r *http.Request, v validators) condResult {
 // true when the Range may be honoured. An entity-tag must match strongly (a weak tag never
 // does); a date must equal Last-Modified exactly; anything else is false, so the whole
 // representation is sent.
-func checkIfRange(r *http.Request, v validators) bool {
-	s := strings.TrimSpace(r.Header.Get("If-Range"))
+func checkIfRange(r headerSource, v validators) bool {
+	s := strings.TrimSpace(r.Get("If-Range"))
 	if s == "" {
-		return len(r.Header.Values("If-Range")) == 0
+		return len(r.Values("If-Range")) == 0
 	}
 	if s[0] == '"' || strings.HasPrefix(s, "W/") {
 		t, rest, ok := parseEntityTag(s)
@@ -210,7 +210,7 @@ func checkIfRange(r *http.Request, v validators) bool {
 
 // checkPreconditions applies RFC 9110 §13.2.2's order for a GET or HEAD and returns 0 to
 // proceed, http.StatusNotModified or http.StatusPreconditionFailed.
-func checkPreconditions(r *http.Request, v validators) int {
+func checkPreconditions(r headerSource, v validators) int {
 	ch := checkIfMatch(r, v)
 	if ch == condNone {
 		ch = checkIfUnmodifiedSince(r, v)

@@ -91,7 +91,7 @@ func TestCheckPreconditions(t *testing.T) {
 			for i := 0; i+1 < len(c.headers); i += 2 {
 				r.Header.Add(c.headers[i], c.headers[i+1])
 			}
-			if got := checkPreconditions(r, v); got != c.want {
+			if got := checkPreconditions(r.Header, v); got != c.want {
 				t.Errorf("checkPreconditions = %d, want %d", got, c.want)
 			}
 		})
@@ -122,7 +122,7 @@ func TestCheckIfRange(t *testing.T) {
 			if c.value != nil {
 				r.Header["If-Range"] = []string{*c.value}
 			}
-			if got := checkIfRange(r, v); got != c.want {
+			if got := checkIfRange(r.Header, v); got != c.want {
 				t.Errorf("checkIfRange = %v, want %v", got, c.want)
 			}
 		})

@@ -53,7 +53,7 @@ func TestRetryAfterRounding(t *testing.T) {
 					rec.Code, rec.Header().Get("Retry-After"), tt.want, tt.flag, c.RetryAfter)
 			}
 			rec = httptest.NewRecorder()
-			h.Unavailable(rec, httptest.NewRequest(http.MethodGet, imgPath, nil))
+			get(handlerFunc(h.Unavailable), rec, imgPath)
 			if got := rec.Header().Values("Retry-After"); len(got) != 1 || got[0] != tt.want {
 				t.Errorf("Unavailable: Retry-After %q; want exactly [%q]", got, tt.want)
 			}

@@ -1,9 +1,7 @@
 package ops
 
 import (
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -11,13 +9,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/valyala/fasthttp"
 )
 
 func TestLimitConcurrency(t *testing.T) {
 	release := make(chan struct{})
 	var running, peak int
 	var mu sync.Mutex
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slow := func(rc *fasthttp.RequestCtx) {
 		mu.Lock()
 		running++
 		peak = max(peak, running)
@@ -26,13 +25,13 @@ func TestLimitConcurrency(t *testing.T) {
 		mu.Lock()
 		running--
 		mu.Unlock()
-		io.WriteString(w, "ok")
-	})
+		rc.SetBodyString("ok")
+	}
 	reg := prometheus.NewRegistry()
-	reject := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "3")
-		w.WriteHeader(http.StatusServiceUnavailable)
-	})
+	reject := func(rc *fasthttp.RequestCtx) {
+		rc.Response.Header.Set("Retry-After", "3")
+		rc.SetStatusCode(http.StatusServiceUnavailable)
+	}
 	h := LimitConcurrency(slow, 2, reject, reg)
 
 	type answer struct {
@@ -45,14 +44,18 @@ func TestLimitConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rec := httptest.NewRecorder()
+			var req fasthttp.Request
+			req.SetRequestURI("/x")
+			var rc fasthttp.RequestCtx
+			rc.Init(&req, nil, nil)
 			start := time.Now()
-			h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+			h(&rc)
 			took := time.Since(start)
-			if rec.Code == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") != "3" {
-				t.Errorf("503 not from the reject handler: Retry-After %q", rec.Header().Get("Retry-After"))
+			code := rc.Response.StatusCode()
+			if ra := string(rc.Response.Header.Peek("Retry-After")); code == http.StatusServiceUnavailable && ra != "3" {
+				t.Errorf("503 not from the reject handler: Retry-After %q", ra)
 			}
-			answers <- answer{rec.Code, took}
+			answers <- answer{code, took}
 		}()
 	}
 	// Three requests find no slot and are rejected after the queue wait (a lower bound, which

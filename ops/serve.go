@@ -15,6 +15,16 @@ import (
 // shutdown timeout. The systemd unit's TimeoutStopSec must stay above it.
 const DefaultShutdownTimeout = 30 * time.Second
 
+// Server is what ListenAndServe runs: *http.Server (the metrics listener) and
+// *httpserve.Server (the file listener, on fasthttp) both are. Serve returns
+// http.ErrServerClosed after Shutdown or Close; Close cuts the connections
+// Shutdown gave up waiting for.
+type Server interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
 // ListenAndServe serves srv on ln until ctx is cancelled, then shuts down
 // gracefully: the listener is closed at once (new connections are refused),
 // idle keep-alive connections are closed, and in-flight requests (downloads)
@@ -25,7 +35,7 @@ const DefaultShutdownTimeout = 30 * time.Second
 //
 // Request contexts are not tied to ctx, so cancelling ctx does not abort
 // in-flight responses; do not set srv.BaseContext to ctx if that is wanted.
-func ListenAndServe(ctx context.Context, srv *http.Server, ln net.Listener, shutdownTimeout time.Duration, logger *slog.Logger) error {
+func ListenAndServe(ctx context.Context, srv Server, ln net.Listener, shutdownTimeout time.Duration, logger *slog.Logger) error {
 	if shutdownTimeout <= 0 {
 		shutdownTimeout = DefaultShutdownTimeout
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
@@ -243,10 +243,13 @@ func TestMetricsLintAllComponents(t *testing.T) {
 		{"/var/site/storage/images-versioned/a/x.jpg", "s3", "storage_error", http.StatusServiceUnavailable},
 	} {
 		putRow(t, st, metadata.File{Name: strings.TrimPrefix(c.target, "/"), Datatype: "image/jpeg", Size: 10, MTime: 1700000000})
-		rec := httptest.NewRecorder()
-		app.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, c.target, nil))
-		if rec.Code != c.code {
-			t.Errorf("GET %s = %d, want %d", c.target, rec.Code, c.code)
+		var req fasthttp.Request
+		req.SetRequestURI(c.target)
+		var rc fasthttp.RequestCtx
+		rc.Init(&req, nil, nil)
+		app.Handler()(&rc)
+		if got := rc.Response.StatusCode(); got != c.code {
+			t.Errorf("GET %s = %d, want %d", c.target, got, c.code)
 		}
 		requests := map[string]string{"code": strconv.Itoa(c.code), "backend": c.backend, "method": http.MethodGet}
 		if got := testkit.MetricSum(t, reg, "ezdfsd_http_requests_total", requests); got != 1 {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/ezdfsd/ezdfsd/config"
 	"github.com/ezdfsd/ezdfsd/daemon"
 	"github.com/ezdfsd/ezdfsd/demo"
@@ -108,7 +110,9 @@ func serveDemo(ctx context.Context, cfg *config.Config, logger *slog.Logger, fil
 	if metrics != nil {
 		metricsAddr = metrics.Addr().String()
 	}
-	a.WrapHandler(func(h http.Handler) http.Handler { return demo.WithPage(h, samples, metricsAddr) })
+	a.WrapHandler(func(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+		return demo.WithPage(h, samples, metricsAddr)
+	})
 	a.UseListeners(files, metrics)
 	logger.Info("ezdfsd starting", "version", displayVersion(), "metadata", cfg.Metadata, "mount_point", cfg.MountPoint)
 	err = a.Run(ctx, "", func(filesAddr, metricsAddr string) {
