@@ -119,7 +119,7 @@ type Report struct {
 	// read-backs and Verify); a resumed run reads nothing of what it proves.
 	SourceBytesRead int64 `json:"source_bytes_read"`
 	TargetBytesRead int64 `json:"target_bytes_read"`
-	// Rows counts the rows considered.
+	// Rows counts the rows walked (deleted ones left alone included).
 	Rows int64 `json:"rows"`
 	// Seconds is the run's wall time.
 	Seconds float64 `json:"seconds"`
@@ -202,6 +202,7 @@ func (m *Migrator) run(ctx context.Context) error {
 		g.SetLimit(workers)
 		werr := walk.Rows(ctx, m.Store, table, sqlstore.PageFilter{NamePrefix: m.Prefix}, m.Batch, func(r sqlstore.Row) error {
 			if r.Deleted() && !m.IncludeDeleted {
+				m.c.rows.Add(1) // walked, so that progress reaches the table's row count
 				return nil
 			}
 			g.Go(func() error {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -136,6 +137,13 @@ func runMigrate(ctx context.Context, args, environ []string, stdout, stderr io.W
 		}
 		if env.Bucket != nil {
 			env.Bucket.ACL = acl
+			// A wrong bucket or key would fail every file one by one: say it once, up front.
+			if _, used := migrateUses(m.Source, env); used && !m.DryRun {
+				if err := env.Bucket.S3.Ping(ctx); err != nil {
+					fmt.Fprintf(stderr, "ezdfsd migrate: %v\n", err)
+					return 2
+				}
+			}
 		}
 		m.Store, m.Tables, m.Dispatch, m.Targets = env.Store, env.Tables.Names(), env.Dispatch, env.Backends
 		var mu sync.Mutex
@@ -158,8 +166,8 @@ func runMigrate(ctx context.Context, args, environ []string, stdout, stderr io.W
 				mu.Lock()
 				defer mu.Unlock()
 				secs := max(time.Since(start).Seconds(), 0.001)
-				bar.Describe(fmt.Sprintf("migrate: %s copied, %s/s", humanize.IBytes(uint64(r.BytesCopied)),
-					humanize.IBytes(uint64(float64(r.BytesCopied)/secs))))
+				bar.Describe(fmt.Sprintf("migrate: %d copied (%s, %s/s), %d verified", r.FilesCopied,
+					humanize.IBytes(uint64(r.BytesCopied)), humanize.IBytes(uint64(float64(r.BytesCopied)/secs)), r.FilesSkipped))
 				_ = bar.Set64(r.Rows)
 			}
 		}
@@ -187,6 +195,18 @@ func runMigrate(ctx context.Context, args, environ []string, stdout, stderr io.W
 		writeMigrateSummary(stdout, rep)
 		return code
 	})
+}
+
+// migrateUses reports whether the run reads or writes the bucket: as the source, or as a
+// target of the dispatch rules.
+func migrateUses(source migrate.Backend, env *daemon.Migrate) (string, bool) {
+	if source.Class() == dfs.S3Backend {
+		return "source", true
+	}
+	if slices.Contains(env.Dispatch.Backends(), dfs.S3Backend) {
+		return "target", true
+	}
+	return "", false
 }
 
 // writeMigrateSummary prints the pairs and the final line.
