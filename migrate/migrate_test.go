@@ -2,18 +2,23 @@ package migrate_test
 
 import (
 	"context"
-	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 	"github.com/ezdfsd/ezdfsd/migrate"
+	"github.com/ezdfsd/ezdfsd/storage/s3"
 )
 
 const site = "var/site/"
@@ -257,7 +262,57 @@ func TestMigrateVerifyCorrupt(t *testing.T) {
 	}
 }
 
-var _ = strconv.Itoa
-var _ = strings.Contains
-var _ = maps.Keys[map[string]int]
-var _ = context.Background
+// TestMigrateBandwidth: with --bandwidth 1 KiB/s, a run given one second reads at most the
+// limiter's burst plus about a second's worth of a 64 KiB file, and copies nothing (the copy
+// ends when the limiter sees it cannot finish before the deadline).
+func TestMigrateBandwidth(t *testing.T) {
+	c := newCluster(t)
+	c.add(site+"storage/images/slow.jpg", "image/jpeg", randomBytes(t, 64<<10), 1_700_000_000)
+	m := c.migrator(c.mount, toS3)
+	m.OnError = nil
+	m.Bandwidth = 1 << 10
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rep, _ := m.Run(ctx)
+	if rep.SourceBytesRead > 16<<10 || rep.FilesCopied != 0 {
+		t.Fatalf("report %+v: want at most a few KiB read in one second at 1 KiB/s, nothing copied", rep)
+	}
+}
+
+// TestMigrateACL: --acl public-read sends the canned ACL eZ's S3 backend sent (x-amz-acl on
+// the upload, seen by a proxy in front of versitygw, which does not implement GetObjectAcl).
+func TestMigrateACL(t *testing.T) {
+	c := newCluster(t)
+	target, err := url.Parse(c.srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var acls []string
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			acls = append(acls, r.Header.Get("X-Amz-Acl"))
+			mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	cfg := c.s3Config()
+	cfg.Endpoint = srv.URL
+	b, err := s3.New(context.Background(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.s3 = &migrate.S3Backend{S3: b, ACL: "public-read"}
+	name := site + "storage/images/public.png"
+	c.add(name, "image/png", randomBytes(t, 100), 1_700_000_000)
+	c.run(c.migrator(c.mount, toS3))
+	if !slices.Equal(acls, []string{"public-read"}) {
+		t.Errorf("x-amz-acl of the PUTs: %q, want one public-read", acls)
+	}
+	if got, _ := c.object(name); string(got) != string(c.live[name]) {
+		t.Error("the object was not stored")
+	}
+}
