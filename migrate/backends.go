@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
@@ -34,13 +35,25 @@ type Backend interface {
 	// (CRC64NVME of the bytes read from the source): a mismatch wraps ErrMismatch. It returns
 	// the bytes it read back from the backend for that check.
 	Put(ctx context.Context, r sqlstore.Row, body io.Reader, sum func() uint64) (int64, error)
-	// Stat returns the size of name's bytes, or an error wrapping storage.ErrNotExist.
-	Stat(ctx context.Context, name string) (int64, error)
-	// Proven reports, without reading the bytes, whether the backend already holds r's version
-	// of the file as a verified copy left it (see the implementations for what is checked).
-	Proven(ctx context.Context, r sqlstore.Row) (bool, error)
+	// Stat describes name's bytes without reading them, or returns an error wrapping
+	// storage.ErrNotExist.
+	Stat(ctx context.Context, name string) (Info, error)
+	// Proves reports whether info, from Stat, shows r's version of the file as a verified copy
+	// left it (see the implementations for what is checked).
+	Proves(info Info, r sqlstore.Row) bool
 	// Remove removes name's bytes; a name already gone is not an error.
 	Remove(ctx context.Context, name string) error
+}
+
+// Info describes a file or object without its bytes.
+type Info struct {
+	// Size in bytes.
+	Size int64
+	// Modified is the file's modification time (an object's Last-Modified).
+	Modified time.Time
+	// Stamp is the row mtime a verified copy recorded ("" none): x-amz-meta-ezdfs-mtime with a
+	// stored checksum on S3; on the mount point, every file's modification time in Unix seconds.
+	Stamp string
 }
 
 // ErrMismatch means a copy's bytes differ from the source's (checksum or size).
@@ -107,24 +120,25 @@ func (b *S3Backend) Put(ctx context.Context, r sqlstore.Row, body io.Reader, sum
 	return 0, nil
 }
 
-// Stat is HeadObject's size.
-func (b *S3Backend) Stat(ctx context.Context, name string) (int64, error) {
-	return b.S3.Stat(ctx, name)
+// Stat is HeadObject (with the stored checksum).
+func (b *S3Backend) Stat(ctx context.Context, name string) (Info, error) {
+	oi, err := b.S3.Head(ctx, name)
+	if err != nil {
+		return Info{}, err
+	}
+	info := Info{Size: oi.Size, Modified: oi.Modified}
+	if oi.CRC64NVME != "" {
+		info.Stamp = oi.Metadata[MetaMTime]
+	}
+	return info, nil
 }
 
-// Proven is HeadObject: the object has the row's size, was stamped with the row's mtime, and
-// carries a full-object checksum, i.e. it was written by a migrate upload that S3 verified. eZ
-// changes a row's mtime whenever it stores a name again, so an equal mtime means the same
-// version; bytes changed behind migrate's back are --verify's job.
-func (b *S3Backend) Proven(ctx context.Context, r sqlstore.Row) (bool, error) {
-	info, err := b.S3.Head(ctx, r.Name)
-	if errors.Is(err, storage.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return info.Size == r.Size && info.CRC64NVME != "" && info.Metadata[MetaMTime] == strconv.FormatInt(r.MTime, 10), nil
+// Proves: the object has the row's size, was stamped with the row's mtime, and carries a
+// full-object checksum, i.e. it was written by a migrate upload that S3 verified. eZ changes a
+// row's mtime whenever it stores a name again, so an equal mtime means the same version; bytes
+// changed behind migrate's back are --verify's job.
+func (b *S3Backend) Proves(info Info, r sqlstore.Row) bool {
+	return info.Size == r.Size && info.Stamp == strconv.FormatInt(r.MTime, 10)
 }
 
 // Remove deletes the object.
@@ -175,7 +189,7 @@ func (b *MountBackend) Open(ctx context.Context, name string) (storage.Object, e
 }
 
 // Put writes the file atomically, reads it back and compares its checksum with sum, then sets
-// its modification time to the row's mtime (the stamp Proven checks). A file killed before the
+// its modification time to the row's mtime (the stamp Proves checks). A file killed before the
 // stamp is not proven and is copied again.
 func (b *MountBackend) Put(ctx context.Context, r sqlstore.Row, body io.Reader, sum func() uint64) (int64, error) {
 	if err := b.MP.Put(ctx, r.Name, body, r.Size, ""); err != nil {
@@ -202,26 +216,32 @@ func (b *MountBackend) Put(ctx context.Context, r sqlstore.Row, body io.Reader, 
 	return n, nil
 }
 
-// Stat is the size of the regular file name.
-func (b *MountBackend) Stat(ctx context.Context, name string) (int64, error) {
-	return b.Bytes.Stat(ctx, name)
-}
-
-// Proven is one lstat: a regular file of the row's size whose modification time is the row's
-// mtime. migrate stamps a file so only after reading it back; eZ's own files get the time of
-// their write, usually the row's mtime too, and then hold that version.
-func (b *MountBackend) Proven(ctx context.Context, r sqlstore.Row) (bool, error) {
+// Stat is one lstat of the regular file name.
+func (b *MountBackend) Stat(ctx context.Context, name string) (Info, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return Info{}, err
 	}
-	fi, err := b.Root.Lstat(r.Name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+	if err := dfs.CheckName(name); err != nil {
+		return Info{}, fmt.Errorf("mount point: stat %q: %w", name, err)
+	}
+	fi, err := b.Root.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return Info{}, fmt.Errorf("mount point: stat %q: %w", name, storage.ErrNotExist)
 	}
 	if err != nil {
-		return false, fmt.Errorf("mount point: stat %q: %w", r.Name, err)
+		return Info{}, fmt.Errorf("mount point: stat %q: %w", name, err)
 	}
-	return fi.Mode().IsRegular() && fi.Size() == r.Size && fi.ModTime().Unix() == abs(r.MTime), nil
+	if !fi.Mode().IsRegular() {
+		return Info{}, fmt.Errorf("mount point: stat %q: not a regular file: %w", name, storage.ErrNotExist)
+	}
+	return Info{Size: fi.Size(), Modified: fi.ModTime(), Stamp: strconv.FormatInt(fi.ModTime().Unix(), 10)}, nil
+}
+
+// Proves: a regular file of the row's size whose modification time is the row's mtime.
+// migrate stamps a file so only after reading it back; eZ's own files get the time of their
+// write, usually the row's mtime too, and then hold that version.
+func (b *MountBackend) Proves(info Info, r sqlstore.Row) bool {
+	return info.Size == r.Size && info.Stamp == strconv.FormatInt(abs(r.MTime), 10)
 }
 
 // Remove unlinks the file and the directories it leaves empty.

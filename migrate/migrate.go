@@ -74,6 +74,8 @@ type Migrator struct {
 	// OnProgress, if set, is called after each file with the figures so far; it may be called
 	// from several goroutines at once.
 	OnProgress func(Report)
+	// OnTargetNewer, if set, is called for every file left alone because the target's is newer.
+	OnTargetNewer func(table, name string)
 	// OnError, if set, is called for every file that failed or mismatched.
 	OnError func(table, name string, err error)
 	// afterPut, for tests, runs after a copy is verified and before its row is read again.
@@ -113,6 +115,10 @@ type Report struct {
 	// FilesNotInSource were missing from the source while the target already had a file of
 	// the row's size (a rollback meets the names that never left the mount point); not failures.
 	FilesNotInSource int64 `json:"files_not_in_source"`
+	// FilesTargetNewer were left alone: the target holds a file of the row's size that
+	// migrate did not write for this version and that is newer than the source's (eZ stored
+	// it there after the switch).
+	FilesTargetNewer int64 `json:"files_target_newer"`
 	// FilesDeletedSource counts source files removed (DeleteSource).
 	FilesDeletedSource int64 `json:"files_deleted_source"`
 	// SourceBytesRead and TargetBytesRead count the bytes read from each side (copies,
@@ -134,7 +140,7 @@ type Report struct {
 func (r Report) Failed() bool { return r.FilesFailed > 0 || r.Mismatches > 0 || r.Interrupted }
 
 type counters struct {
-	copied, bytesCopied, skipped, same, failed, recopied, mismatches, notInSource, deleted, srcRead, dstRead, rows atomic.Int64
+	copied, bytesCopied, skipped, same, failed, recopied, mismatches, notInSource, targetNewer, deleted, srcRead, dstRead, rows atomic.Int64
 }
 
 // item is a row to copy again at the end of the run.
@@ -159,7 +165,7 @@ func (m *Migrator) snapshot() Report {
 	c := &m.c
 	return Report{FilesCopied: c.copied.Load(), BytesCopied: c.bytesCopied.Load(), FilesSkipped: c.skipped.Load(),
 		FilesSameBackend: c.same.Load(), FilesFailed: c.failed.Load(), FilesRecopied: c.recopied.Load(),
-		Mismatches: c.mismatches.Load(), FilesNotInSource: c.notInSource.Load(), FilesDeletedSource: c.deleted.Load(), SourceBytesRead: c.srcRead.Load(),
+		Mismatches: c.mismatches.Load(), FilesNotInSource: c.notInSource.Load(), FilesTargetNewer: c.targetNewer.Load(), FilesDeletedSource: c.deleted.Load(), SourceBytesRead: c.srcRead.Load(),
 		TargetBytesRead: c.dstRead.Load(), Rows: c.rows.Load(), DryRun: m.DryRun}
 }
 
@@ -287,34 +293,17 @@ func (m *Migrator) one(ctx context.Context, table string, r sqlstore.Row, again 
 	}
 	recopy := again
 	if !again {
-		var ok bool
-		var err error
-		if m.Verify {
-			var st state
-			st, err = m.compare(ctx, target, r)
-			ok = st == equal
-			if st == differ {
-				m.c.mismatches.Add(1)
-				recopy = true
-			}
-		} else {
-			ok, err = target.Proven(ctx, r)
-		}
-		if err != nil {
-			m.fail(ctx, table, r.Name, err)
+		done, mismatch := m.inTarget(ctx, table, target, r)
+		if done {
 			return
 		}
-		if ok {
-			m.c.skipped.Add(1)
-			m.deleteSource(ctx, table, r)
-			return
-		}
+		recopy = mismatch
 	}
 	if err := m.copy(ctx, target, r); err != nil {
 		if errors.Is(err, errNoSource) {
 			// Not in the source: fine if the target already has a file of the row's size (a
 			// rollback meets the names that never left the mount point), else a loss to report.
-			if n, serr := target.Stat(ctx, r.Name); serr == nil && n == r.Size {
+			if info, serr := target.Stat(ctx, r.Name); serr == nil && info.Size == r.Size {
 				m.c.notInSource.Add(1)
 				return
 			}
@@ -389,39 +378,70 @@ func (m *Migrator) copy(ctx context.Context, target Backend, r sqlstore.Row) err
 // errNoSource means the source has no bytes for the name.
 var errNoSource = errors.New("not in the source")
 
-// state is what compare found in the target.
-type state int
-
-const (
-	absent state = iota
-	equal
-	differ
-)
-
-// compare reads r's bytes from the source and from target and compares their checksums.
-func (m *Migrator) compare(ctx context.Context, target Backend, r sqlstore.Row) (state, error) {
-	size, err := target.Stat(ctx, r.Name)
+// inTarget decides from what target already holds for r whether r is done: proven (or, with
+// Verify, compared) equal, or newer than the source. mismatch reports a proven copy whose
+// bytes --verify found different, to be copied again.
+func (m *Migrator) inTarget(ctx context.Context, table string, target Backend, r sqlstore.Row) (done, mismatch bool) {
+	info, err := target.Stat(ctx, r.Name)
 	if errors.Is(err, storage.ErrNotExist) {
-		return absent, nil
+		return false, false
 	}
 	if err != nil {
-		return absent, fmt.Errorf("verify: %w", err)
+		m.fail(ctx, table, r.Name, err)
+		return true, false
 	}
-	if size != r.Size {
-		return differ, nil
+	switch {
+	case target.Proves(info, r) && !m.Verify:
+		m.c.skipped.Add(1)
+		m.deleteSource(ctx, table, r)
+		return true, false
+	case target.Proves(info, r):
+		eq, err := m.equal(ctx, target, r)
+		if err != nil {
+			m.fail(ctx, table, r.Name, err)
+			return true, false
+		}
+		if eq {
+			m.c.skipped.Add(1)
+			m.deleteSource(ctx, table, r)
+			return true, false
+		}
+		m.c.mismatches.Add(1)
+		return false, true
+	case info.Size == r.Size && info.Stamp == "" || info.Size == r.Size && target.Class() == dfs.MountPointBackend:
+		// Not migrate's copy of this version: eZ may have stored the name in the target after
+		// the settings were switched. If it is newer than the source's file, it is the current
+		// version: never overwrite it with the older source.
+		src, err := m.Source.Stat(ctx, r.Name)
+		if err != nil || !info.Modified.After(src.Modified) {
+			return false, false
+		}
+		if m.Verify {
+			if eq, err := m.equal(ctx, target, r); err == nil && eq {
+				m.c.skipped.Add(1)
+				return true, false
+			}
+		}
+		m.c.targetNewer.Add(1)
+		if m.OnTargetNewer != nil {
+			m.OnTargetNewer(table, r.Name)
+		}
+		return true, false
 	}
+	return false, false
+}
+
+// equal reads r's bytes from the source and from target and compares their checksums.
+func (m *Migrator) equal(ctx context.Context, target Backend, r sqlstore.Row) (bool, error) {
 	want, err := m.hashOf(ctx, m.Source, r, &m.c.srcRead, true)
 	if err != nil {
-		return absent, fmt.Errorf("verify: read the source: %w", err)
+		return false, fmt.Errorf("verify: read the source: %w", err)
 	}
 	got, err := m.hashOf(ctx, target, r, &m.c.dstRead, false)
 	if err != nil {
-		return absent, fmt.Errorf("verify: read %s: %w", ShortName(target.Class()), err)
+		return false, fmt.Errorf("verify: read %s: %w", ShortName(target.Class()), err)
 	}
-	if got != want {
-		return differ, nil
-	}
-	return equal, nil
+	return got == want, nil
 }
 
 // hashOf reads r.Size bytes of r's file from b (through the bandwidth limit when limited) and

@@ -1,6 +1,7 @@
 package migrate_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -14,6 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/metadata"
@@ -168,5 +172,30 @@ func TestMigrateResumeCopiesChanged(t *testing.T) {
 	}
 	if got, _ := c.object(name); string(got) != string(c.live[name]) {
 		t.Error("the bucket kept the old bytes")
+	}
+}
+
+// TestMigrateTargetNewer: after the settings switch eZ stores a name in S3 itself (no migrate
+// stamp, the same size as the old file still on the mount point, a new row mtime). A run then
+// leaves that object alone instead of copying the older mount point file over it.
+func TestMigrateTargetNewer(t *testing.T) {
+	c := newCluster(t)
+	moved, _ := mixed(t, c)
+	c.run(c.migrator(c.mount, toS3))
+	name := site + "storage/images/a/1-1-eng-GB/photo.jpg"
+	newer := randomBytes(t, len(c.live[name]))
+	if _, err := c.admin.PutObject(context.Background(), &awss3.PutObjectInput{Bucket: aws.String(c.bucket),
+		Key: aws.String(name), Body: bytes.NewReader(newer)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.db.Exec("UPDATE ezdfsfile SET mtime = mtime + 100 WHERE name_hash = ?", metadata.NameHash(name)); err != nil {
+		t.Fatal(err)
+	}
+	rep := c.run(c.migrator(c.mount, toS3))
+	if rep.FilesTargetNewer != 1 || rep.FilesCopied != 0 || rep.FilesSkipped != int64(len(moved)-1) {
+		t.Errorf("report %+v: want the name eZ stored in S3 left alone, the rest proven", rep)
+	}
+	if got, _ := c.object(name); !bytes.Equal(got, newer) {
+		t.Error("the older mount point file was copied over eZ's newer object")
 	}
 }

@@ -37,7 +37,9 @@ read from the source and stores it (multipart above 16 MiB); a copy to the mount
 written atomically and read back. A name whose row changed during its copy is copied again at
 the end. A second run (or a run after kill -9) skips every name whose copy is proven without
 reading it: an S3 object with the row's size, the row's mtime (x-amz-meta-ezdfs-mtime) and a
-stored checksum; a mount point file with the row's size and the row's mtime as its own.
+stored checksum; a mount point file with the row's size and the row's mtime as its own. A
+target file of the row's size that migrate did not write for this version and that is newer
+than the source's (eZ stored it there after the switch) is left alone and reported.
 S3 objects get the key, Content-Type (from the extension, as eZ's AWS SDK gives it) eZ's S3
 backend writes.
 
@@ -152,6 +154,11 @@ func runMigrate(ctx context.Context, args, environ []string, stdout, stderr io.W
 			defer mu.Unlock()
 			fmt.Fprintf(stderr, "ezdfsd migrate: %s %s: %v\n", table, name, err)
 		}
+		m.OnTargetNewer = func(table, name string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(stderr, "ezdfsd migrate: %s %s: left alone: the target's copy is newer than the source's (eZ stored it there after the switch?)\n", table, name)
+		}
 		bar := migrateProgress(stderr, showProgress)
 		if bar != nil {
 			var total int64
@@ -232,6 +239,9 @@ func writeMigrateSummary(w io.Writer, rep migrate.Report) {
 		rep.FilesSameBackend, rep.FilesRecopied, rep.Mismatches, rep.FilesFailed)
 	if rep.FilesNotInSource > 0 {
 		fmt.Fprintf(w, "; %d not in the source but already in the target", rep.FilesNotInSource)
+	}
+	if rep.FilesTargetNewer > 0 {
+		fmt.Fprintf(w, "; %d left alone (newer in the target)", rep.FilesTargetNewer)
 	}
 	if rep.FilesDeletedSource > 0 {
 		fmt.Fprintf(w, "; %d removed from the source", rep.FilesDeletedSource)

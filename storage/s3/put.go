@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
@@ -96,6 +97,8 @@ type ObjectInfo struct {
 	Metadata map[string]string
 	// CRC64NVME is the stored full-object checksum (base64), "" when the object has none.
 	CRC64NVME string
+	// Modified is the object's Last-Modified time.
+	Modified time.Time
 }
 
 // Head returns the size, type, metadata and stored full-object checksum of the object name
@@ -111,7 +114,8 @@ func (s *S3) Head(ctx context.Context, name string) (ObjectInfo, error) {
 		return ObjectInfo{}, s.fail(ctx, opHead, name, err)
 	}
 	s.metrics.request(opHead, resultOK)
-	info := ObjectInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType), Metadata: out.Metadata}
+	info := ObjectInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType), Metadata: out.Metadata,
+		Modified: aws.ToTime(out.LastModified)}
 	if out.ChecksumType == types.ChecksumTypeFullObject || out.ChecksumType == "" {
 		info.CRC64NVME = aws.ToString(out.ChecksumCRC64NVME)
 	}
