@@ -33,7 +33,9 @@ func TestRowAndRowLock(t *testing.T) {
 			if !found || r.MTime != 100 {
 				t.Errorf("locked row %+v, found %v", r, found)
 			}
-			go func() { stored <- s.Put(ctx, "ezdfsfile", metadata.File{Name: name, Scope: "image", Size: 7, MTime: 200}) }()
+			go func() {
+				stored <- s.Put(ctx, "ezdfsfile", metadata.File{Name: name, Scope: "image", Size: 7, MTime: 200})
+			}()
 			select {
 			case err := <-stored:
 				t.Errorf("a store of the locked row committed while the lock was held (%v)", err)
