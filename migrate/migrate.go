@@ -83,6 +83,7 @@ type Migrator struct {
 
 	c       counters
 	limiter *rate.Limiter
+	big     chan struct{}
 	mu      sync.Mutex
 	pairs   map[[2]string]*Pair
 	changed []item
@@ -178,6 +179,7 @@ func (m *Migrator) Run(ctx context.Context) (Report, error) {
 	if m.Bandwidth > 0 {
 		m.limiter = rate.NewLimiter(rate.Limit(m.Bandwidth), int(min(m.Bandwidth, 256<<10)))
 	}
+	m.big = make(chan struct{}, max(1, m.concurrency()/4))
 	err := m.run(ctx)
 	rep := m.snapshot()
 	rep.Seconds = time.Since(start).Seconds()
@@ -199,10 +201,7 @@ func (m *Migrator) run(ctx context.Context) error {
 	if m.Source == nil {
 		return errors.New("migrate: no source backend")
 	}
-	workers := m.Concurrency
-	if workers <= 0 {
-		workers = DefaultConcurrency
-	}
+	workers := m.concurrency()
 	for _, table := range m.Tables {
 		var g errgroup.Group
 		g.SetLimit(workers)
@@ -344,9 +343,29 @@ func (m *Migrator) one(ctx context.Context, table string, r sqlstore.Row, again 
 	m.deleteSource(ctx, table, r)
 }
 
+func (m *Migrator) concurrency() int {
+	if m.Concurrency <= 0 {
+		return DefaultConcurrency
+	}
+	return m.Concurrency
+}
+
+// BigFile is the size from which a copy to S3 is a multipart upload holding a few parts in
+// memory (storage/s3 DefaultPartSize); at most a quarter of Concurrency such copies run at once,
+// which bounds memory at about Concurrency × 20 MiB whatever the file sizes.
+const BigFile = 16 << 20
+
 // copy streams r's bytes from the source to target, hashing them on the way; target checks
 // what it stored against that hash once it has read the whole body.
 func (m *Migrator) copy(ctx context.Context, target Backend, r sqlstore.Row) error {
+	if r.Size >= BigFile && target.Class() == dfs.S3Backend {
+		select {
+		case m.big <- struct{}{}:
+			defer func() { <-m.big }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	obj, err := m.Source.Open(ctx, r.Name)
 	if errors.Is(err, storage.ErrNotExist) {
 		return fmt.Errorf("%w (%s): %w", errNoSource, ShortName(m.Source.Class()), err)

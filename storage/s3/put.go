@@ -3,6 +3,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,9 +20,9 @@ import (
 )
 
 // Put stores size bytes from r as the object name with the given Content-Type (empty: none
-// sent, S3 then records its default). Objects of at least PartSize bytes are sent as a multipart
-// upload (parts of PartSize, a few in flight, aborted on failure), smaller ones with one
-// PutObject; each attempt of each call is bounded by RequestTimeout. If size >= 0, r must give
+// sent, S3 then records its default). Objects of at least PartSize bytes (or of unknown size)
+// are sent as a multipart upload (parts of PartSize, a few in flight, aborted on failure),
+// smaller ones with one PutObject from a buffer of their size; each attempt of each call is bounded by RequestTimeout. If size >= 0, r must give
 // exactly size bytes (fewer: io.ErrUnexpectedEOF; more: an error) and nothing is left stored
 // under name by a failed upload of a new key. No ACL is sent (eZ sent public-read; ezdfsd
 // serves the bytes itself, and buckets with ACLs disabled refuse any ACL). Remote failures
@@ -70,6 +71,25 @@ func (s *S3) PutWith(ctx context.Context, name string, r io.Reader, size int64, 
 	}
 	if opts.Checksum {
 		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc64nvme
+	}
+	if size >= 0 && size < s.cfg.PartSize {
+		// One PutObject from a buffer of the object's own size: the uploader would take a
+		// whole PartSize buffer for it, 16 MiB per small file in flight.
+		buf, err := io.ReadAll(body)
+		if err != nil {
+			s.metrics.request(opPut, resultError)
+			var srcErr *sourceError
+			if errors.As(err, &srcErr) {
+				err = srcErr.err
+			}
+			return fmt.Errorf("s3: put %q: %w", name, err)
+		}
+		in.Body = bytes.NewReader(buf)
+		if _, err := s.client.PutObject(ctx, in, s.attemptTimeout()); err != nil {
+			return s.fail(ctx, opPut, name, err)
+		}
+		s.metrics.request(opPut, resultOK)
+		return nil
 	}
 	up := manager.NewUploader(s.client, func(u *manager.Uploader) {
 		u.PartSize = s.cfg.PartSize
