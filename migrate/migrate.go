@@ -137,7 +137,8 @@ type Report struct {
 	Interrupted bool `json:"interrupted"`
 }
 
-// Failed reports whether the run should exit 1: failures or mismatches.
+// Failed reports whether the run should exit 1: failures, mismatches (even when copied again
+// successfully: a mismatch is always reported), or an interrupted run.
 func (r Report) Failed() bool { return r.FilesFailed > 0 || r.Mismatches > 0 || r.Interrupted }
 
 type counters struct {
