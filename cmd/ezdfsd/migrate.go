@@ -24,7 +24,7 @@ import (
 )
 
 const migrateHelp = `Usage: ezdfsd migrate [--from mount|s3] [--path PREFIX] [--include-deleted] [--dry-run] [--verify]
-                      [--concurrency N] [--bandwidth RATE] [--acl public-read] [--delete-source]
+                      [--concurrency N] [--batch N] [--bandwidth RATE] [--acl public-read] [--delete-source]
                       [--json] [--progress auto|always|never] [settings]
 
 Copies the cluster's files to the backends the target settings choose: for every live row of
@@ -40,8 +40,8 @@ reading it: an S3 object with the row's size, the row's mtime (x-amz-meta-ezdfs-
 stored checksum; a mount point file with the row's size and the row's mtime as its own. A
 target file of the row's size that migrate did not write for this version and that is newer
 than the source's (eZ stored it there after the switch) is left alone and reported.
-S3 objects get the key, Content-Type (from the extension, as eZ's AWS SDK gives it) eZ's S3
-backend writes.
+S3 objects get the key (the name) and the Content-Type eZ's S3 backend writes (from the
+extension, as the AWS SDK for PHP sets it).
 
   --from mount|s3       where the files are now (default mount)
   --path PREFIX         only names starting with PREFIX
@@ -51,6 +51,7 @@ backend writes.
                         source (an audit, or objects changed behind the tool's back); copy
                         mismatches again
   --concurrency N       files copied at once (default 16)
+  --batch N             rows read per query (default 1000)
   --bandwidth RATE      at most RATE bytes per second read from the source (e.g. 50MiB, 10MB)
   --acl ACL             canned ACL for S3 uploads, e.g. public-read as eZ's backend sent it
                         (default none; buckets with ACLs disabled refuse any)
