@@ -58,6 +58,7 @@ Usage:
   ezdfsd compare --reference URL ...   check that ezdfsd answers a site's URLs as index_cluster.php
   ezdfsd fsck [--repair] [settings]    compare rows with the files and objects; report (and fix)
   ezdfsd purge [--dry-run] [settings]  remove deleted files (expired rows and their bytes) for good
+  ezdfsd migrate [--from mount|s3] ... copy files to the backends new dispatch settings choose, verified
   ezdfsd version                       print the version and the VCS revision it was built from
 
 "ezdfsd COMMAND --help" describes a command, its own flags and the settings. Settings are the
@@ -133,8 +134,9 @@ var commands = map[string]command{
 			"difference, 1 undocumented differences (or the run failed), 2 usage error.",
 		synopsis: "compare --reference URL --candidate URL [--urls FILE|-] [--from-access-log FILE] [flags]",
 	},
-	"fsck":  {text: fsckHelp, settings: true},
-	"purge": {text: purgeHelp, settings: true},
+	"fsck":    {text: fsckHelp, settings: true},
+	"purge":   {text: purgeHelp, settings: true},
+	"migrate": {text: migrateHelp, settings: true},
 	"healthcheck": {
 		summary:  "Probe the health endpoint; exit 0 if it answers 200 (for container HEALTHCHECKs).",
 		synopsis: "healthcheck [--url URL] [--timeout DURATION]",
@@ -181,6 +183,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runPurge(ctx, rest, environ, stdout, stderr)
 	case "fsck":
 		return runFsck(ctx, rest, environ, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, environ, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ezdfsd", longVersion())
 		return 0

@@ -3,28 +3,51 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/storage"
 )
 
 // Put stores size bytes from r as the object name with the given Content-Type (empty: none
-// sent, S3 then records its default). Objects of at least PartSize bytes are sent as a multipart
-// upload (parts of PartSize, a few in flight, aborted on failure), smaller ones with one
-// PutObject; each attempt of each call is bounded by RequestTimeout. If size >= 0, r must give
+// sent, S3 then records its default). Objects of at least PartSize bytes (or of unknown size)
+// are sent as a multipart upload (parts of PartSize, a few in flight, aborted on failure),
+// smaller ones with one PutObject from a buffer of their size; each attempt of each call is bounded by RequestTimeout. If size >= 0, r must give
 // exactly size bytes (fewer: io.ErrUnexpectedEOF; more: an error) and nothing is left stored
 // under name by a failed upload of a new key. No ACL is sent (eZ sent public-read; ezdfsd
 // serves the bytes itself, and buckets with ACLs disabled refuse any ACL). Remote failures
 // wrap storage.ErrUnavailable.
 func (s *S3) Put(ctx context.Context, name string, r io.Reader, size int64, contentType string) error {
+	return s.PutWith(ctx, name, r, size, PutOptions{ContentType: contentType})
+}
+
+// PutOptions are what PutWith records with an object besides its bytes.
+type PutOptions struct {
+	// ContentType is sent as Content-Type (empty: none, S3 records its default).
+	ContentType string
+	// Metadata is stored as x-amz-meta-* headers (keys lower case, values ASCII).
+	Metadata map[string]string
+	// ACL is a canned ACL sent with the upload (e.g. "public-read"; empty: none).
+	ACL string
+	// Checksum asks S3 to verify and store a CRC64NVME checksum of the whole object
+	// (x-amz-checksum-crc64nvme, a full-object checksum also for multipart uploads), which
+	// Head then returns.
+	Checksum bool
+}
+
+// PutWith is Put with the options opts: metadata, an ACL, and a full-object checksum that S3
+// verifies against the bytes it received and keeps with the object.
+func (s *S3) PutWith(ctx context.Context, name string, r io.Reader, size int64, opts PutOptions) error {
 	if err := dfs.CheckName(name); err != nil {
 		return fmt.Errorf("s3: put %q: %w", name, err)
 	}
@@ -37,8 +60,36 @@ func (s *S3) Put(ctx context.Context, name string, r io.Reader, size int64, cont
 		Key:    aws.String(name),
 		Body:   body,
 	}
-	if contentType != "" {
-		in.ContentType = aws.String(contentType)
+	if opts.ContentType != "" {
+		in.ContentType = aws.String(opts.ContentType)
+	}
+	if len(opts.Metadata) > 0 {
+		in.Metadata = opts.Metadata
+	}
+	if opts.ACL != "" {
+		in.ACL = types.ObjectCannedACL(opts.ACL)
+	}
+	if opts.Checksum {
+		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc64nvme
+	}
+	if size >= 0 && size < s.cfg.PartSize {
+		// One PutObject from a buffer of the object's own size: the uploader would take a
+		// whole PartSize buffer for it, 16 MiB per small file in flight.
+		buf, err := io.ReadAll(body)
+		if err != nil {
+			s.metrics.request(opPut, resultError)
+			var srcErr *sourceError
+			if errors.As(err, &srcErr) {
+				err = srcErr.err
+			}
+			return fmt.Errorf("s3: put %q: %w", name, err)
+		}
+		in.Body = bytes.NewReader(buf)
+		if _, err := s.client.PutObject(ctx, in, s.attemptTimeout()); err != nil {
+			return s.fail(ctx, opPut, name, err)
+		}
+		s.metrics.request(opPut, resultOK)
+		return nil
 	}
 	up := manager.NewUploader(s.client, func(u *manager.Uploader) {
 		u.PartSize = s.cfg.PartSize
@@ -54,6 +105,41 @@ func (s *S3) Put(ctx context.Context, name string, r io.Reader, size int64, cont
 	}
 	s.metrics.request(opPut, resultOK)
 	return nil
+}
+
+// ObjectInfo is what Head tells of an object.
+type ObjectInfo struct {
+	// Size is the object's length in bytes.
+	Size int64
+	// ContentType is the stored Content-Type.
+	ContentType string
+	// Metadata are the x-amz-meta-* values, keys lower case.
+	Metadata map[string]string
+	// CRC64NVME is the stored full-object checksum (base64), "" when the object has none.
+	CRC64NVME string
+	// Modified is the object's Last-Modified time.
+	Modified time.Time
+}
+
+// Head returns the size, type, metadata and stored full-object checksum of the object name
+// (HeadObject with checksum mode on), without reading its bytes. A missing key wraps
+// storage.ErrNotExist, other failures storage.ErrUnavailable.
+func (s *S3) Head(ctx context.Context, name string) (ObjectInfo, error) {
+	if err := dfs.CheckName(name); err != nil {
+		return ObjectInfo{}, fmt.Errorf("s3: head %q: %w", name, err)
+	}
+	out, err := s.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(name),
+		ChecksumMode: types.ChecksumModeEnabled}, s.attemptTimeout())
+	if err != nil {
+		return ObjectInfo{}, s.fail(ctx, opHead, name, err)
+	}
+	s.metrics.request(opHead, resultOK)
+	info := ObjectInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType), Metadata: out.Metadata,
+		Modified: aws.ToTime(out.LastModified)}
+	if out.ChecksumType == types.ChecksumTypeFullObject || out.ChecksumType == "" {
+		info.CRC64NVME = aws.ToString(out.ChecksumCRC64NVME)
+	}
+	return info, nil
 }
 
 // sourceError marks a failure of the caller's reader (not of S3) inside an upload.
