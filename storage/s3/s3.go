@@ -139,6 +139,21 @@ var (
 // makes no network call; use Ping to check the bucket. Metrics are registered on reg (nil: none);
 // logger may be nil.
 func New(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*S3, error) {
+	return newS3(ctx, cfg, reg, logger, defaultTuning)
+}
+
+// tuning switches the per-request savings that New settles once at client construction. Each
+// leaves the requests on the wire and the retry and error behaviour as the SDK's defaults
+// have them; the switches exist so that benchmarks can compare with and without in one run.
+type tuning struct {
+	// cacheEndpoints memoizes endpoint resolution (cachingResolver).
+	cacheEndpoints bool
+}
+
+// defaultTuning is what New uses: every saving on.
+var defaultTuning = tuning{cacheEndpoints: true}
+
+func newS3(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger, tun tuning) (*S3, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -189,6 +204,9 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		// checksum" line on each ranged GET.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.DisableLogOutputChecksumValidationSkipped = true
+		if tun.cacheEndpoints {
+			o.EndpointResolverV2 = newCachingResolver(o.EndpointResolverV2)
+		}
 	})
 	return &S3{cfg: cfg, client: client, log: logger, metrics: m}, nil
 }
