@@ -156,6 +156,70 @@ func BenchmarkGetObjectCPU(b *testing.B) {
 	})
 }
 
+// tunings are the variants the tuning benchmarks compare: none, each saving alone, all.
+var tunings = []struct {
+	name string
+	tun  tuning
+}{
+	{"none", tuning{}},
+	{"endpoints", tuning{cacheEndpoints: true}},
+	{"all", defaultTuning},
+}
+
+// stubHTTP answers every request at once, in memory, with a 206 of data: the client's work
+// alone, without network or server.
+type stubHTTP struct{ data []byte }
+
+func (h stubHTTP) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: http.StatusPartialContent, ContentLength: int64(len(h.data)), Request: r,
+		Header: http.Header{
+			"Content-Length": {strconv.Itoa(len(h.data))},
+			"Content-Range":  {fmt.Sprintf("bytes 0-%d/%d", len(h.data)-1, len(h.data))},
+			"Etag":           {`"x"`},
+			"Last-Modified":  {"Wed, 02 Dec 2026 20:00:00 GMT"},
+			"Accept-Ranges":  {"bytes"},
+			"Content-Type":   {"image/jpeg"},
+		},
+		Body: io.NopCloser(bytes.NewReader(h.data))}, nil
+}
+
+// BenchmarkGetObjectClientCost is Open+Range+read+Close against an in-memory HTTP client
+// (stubHTTP), so ns/op and allocs/op are the client's per-request work only (SDK and
+// backend), with little noise from other programs: "none" is the client before New's
+// savings, "all" New's own, the others one saving alone.
+func BenchmarkGetObjectClientCost(b *testing.B) {
+	data := storagetest.Data(3, 32<<10)
+	ctx := context.Background()
+	for _, v := range tunings {
+		b.Run(v.name, func(b *testing.B) {
+			s, err := newS3(ctx, Config{Bucket: "bench", Endpoint: "http://127.0.0.1:1", PathStyle: true, AccessKeyID: "k", SecretAccessKey: "s"}, nil, nil, v.tun)
+			if err != nil {
+				b.Fatal(err)
+			}
+			// The options carry the retryer with its attempts already; RetryMaxAttempts 0
+			// keeps New from wrapping it a second time.
+			s.client = awss3.New(s.client.Options(), func(o *awss3.Options) { o.HTTPClient, o.RetryMaxAttempts = stubHTTP{data}, 0 })
+			b.ReportAllocs()
+			cpu := processCPU()
+			defer func() { b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
+			for b.Loop() {
+				obj, _ := s.Open(ctx, "var/x.jpg")
+				r, err := obj.Range(ctx, 0, int64(len(data)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, r); err != nil || n != int64(len(data)) {
+					b.Fatalf("read %d bytes: %v", n, err)
+				}
+				obj.Close()
+			}
+		})
+	}
+}
+
 // BenchmarkGetObjectTuning compares the per-request savings of New (tuning) side by side, in
 // one run, against the same in-process keep-alive server as BenchmarkGetObjectCPU: "none" is
 // the client New built before any of them, "all" is New's client, and each other
@@ -170,14 +234,7 @@ func BenchmarkGetObjectTuning(b *testing.B) {
 	}))
 	defer ts.Close()
 	ctx := context.Background()
-	for _, v := range []struct {
-		name string
-		tun  tuning
-	}{
-		{"none", tuning{}},
-		{"endpoints", tuning{cacheEndpoints: true}},
-		{"all", defaultTuning},
-	} {
+	for _, v := range tunings {
 		b.Run(v.name, func(b *testing.B) {
 			s, err := newS3(ctx, Config{Bucket: "bench", Endpoint: ts.URL, PathStyle: true, AccessKeyID: "k", SecretAccessKey: "s"}, nil, nil, v.tun)
 			if err != nil {

@@ -20,8 +20,8 @@ const maxCachedEndpoints = 64
 // for the URL) and its rules engine parses URLs and builds maps each time, although for a
 // client bound to one bucket the answer never changes. The object key, prefix and copy source
 // are left out of the memo key: the rules do not read them (the key goes into the request path
-// later, by the serializer). TestCachingResolverMatchesSDK compares the answers with the
-// SDK's own resolver, request by request.
+// later, by the serializer). TestTunedClientMatchesSDK compares the requests with the SDK's
+// own resolver's, and TestCachingResolverMatchesSDKParams the answers.
 //
 // Every call returns a deep copy of the remembered endpoint's properties: the SDK's auth
 // resolver rewrites the auth options it is given, and the signer writes into their property

@@ -153,6 +153,13 @@ type tuning struct {
 // defaultTuning is what New uses: every saving on.
 var defaultTuning = tuning{cacheEndpoints: true}
 
+// apply sets the savings on the options of a client being built.
+func (t tuning) apply(o *awss3.Options) {
+	if t.cacheEndpoints {
+		o.EndpointResolverV2 = newCachingResolver(o.EndpointResolverV2)
+	}
+}
+
 func newS3(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger, tun tuning) (*S3, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -204,9 +211,7 @@ func newS3(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *s
 		// checksum" line on each ranged GET.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.DisableLogOutputChecksumValidationSkipped = true
-		if tun.cacheEndpoints {
-			o.EndpointResolverV2 = newCachingResolver(o.EndpointResolverV2)
-		}
+		tun.apply(o)
 	})
 	return &S3{cfg: cfg, client: client, log: logger, metrics: m}, nil
 }
