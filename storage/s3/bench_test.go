@@ -163,6 +163,7 @@ var tunings = []struct {
 }{
 	{"none", tuning{}},
 	{"endpoints", tuning{cacheEndpoints: true}},
+	{"payloadhash", tuning{emptyPayloadHash: true}},
 	{"all", defaultTuning},
 }
 

@@ -148,15 +148,21 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 type tuning struct {
 	// cacheEndpoints memoizes endpoint resolution (cachingResolver).
 	cacheEndpoints bool
+	// emptyPayloadHash signs bodyless requests with the constant hash of no bytes instead of
+	// hashing an empty body (emptyPayloadHash).
+	emptyPayloadHash bool
 }
 
 // defaultTuning is what New uses: every saving on.
-var defaultTuning = tuning{cacheEndpoints: true}
+var defaultTuning = tuning{cacheEndpoints: true, emptyPayloadHash: true}
 
 // apply sets the savings on the options of a client being built.
 func (t tuning) apply(o *awss3.Options) {
 	if t.cacheEndpoints {
 		o.EndpointResolverV2 = newCachingResolver(o.EndpointResolverV2)
+	}
+	if t.emptyPayloadHash {
+		o.APIOptions = append(o.APIOptions, swapEmptyPayloadHash)
 	}
 }
 
