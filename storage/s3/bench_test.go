@@ -21,6 +21,7 @@ import (
 
 // BenchmarkS3OpenRead reads one 32 KiB object from the test versitygw server, side by side:
 //   - ezdfsd: Open, Range(0, size), read to the end, Close: what the HTTP handler does per request;
+//   - ezdfsd-untuned: the same with a client built without New's per-request savings (tuning);
 //   - sdk-ranged: the backend's own SDK client, one ranged GetObject, no Open/Range around it;
 //   - direct: GetObject of the whole object with a client left at the SDK's defaults (what a
 //     plain program would do), body read to the end.
@@ -38,6 +39,27 @@ func BenchmarkS3OpenRead(b *testing.B) {
 		b.Fatalf("Put: %v", err)
 	}
 	ctx := context.Background()
+	untuned, err := newS3(ctx, s.cfg, nil, nil, tuning{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("ezdfsd-untuned", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			obj, err := untuned.Open(ctx, name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, err := obj.Range(ctx, 0, int64(len(data)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n, err := io.Copy(io.Discard, r); err != nil || n != int64(len(data)) {
+				b.Fatalf("read %d bytes: %v", n, err)
+			}
+			obj.Close()
+		}
+	})
 	b.Run("ezdfsd", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -189,8 +211,9 @@ func (h stubHTTP) Do(r *http.Request) (*http.Response, error) {
 
 // BenchmarkGetObjectClientCost is Open+Range+read+Close against an in-memory HTTP client
 // (stubHTTP), so ns/op and allocs/op are the client's per-request work only (SDK and
-// backend), with little noise from other programs: "none" is the client before New's
-// savings, "all" New's own, the others one saving alone.
+// backend), without a server or the network: "none" is the client before New's savings,
+// "all" New's own, the others one saving alone, "sdk-default" a bare GetObject with a client
+// at the SDK's defaults.
 func BenchmarkGetObjectClientCost(b *testing.B) {
 	data := storagetest.Data(3, 32<<10)
 	ctx := context.Background()
@@ -219,6 +242,21 @@ func BenchmarkGetObjectClientCost(b *testing.B) {
 			}
 		})
 	}
+	b.Run("sdk-default", func(b *testing.B) {
+		c := awss3.New(awss3.Options{Region: DefaultRegion, BaseEndpoint: aws.String("http://127.0.0.1:1"), UsePathStyle: true,
+			Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""), HTTPClient: stubHTTP{data}})
+		b.ReportAllocs()
+		cpu := processCPU()
+		defer func() { b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
+		for b.Loop() {
+			out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String("var/x.jpg"), Range: aws.String("bytes=0-32767")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, out.Body)
+			out.Body.Close()
+		}
+	})
 }
 
 // BenchmarkGetObjectTuning compares the per-request savings of New (tuning) side by side, in
