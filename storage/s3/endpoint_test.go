@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -380,5 +381,30 @@ func BenchmarkEndpointResolve(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCachingResolverBound resolves more distinct parameter sets than the memo keeps: the
+// memo stops growing at maxCachedEndpoints and the answers past it are still the SDK's.
+func TestCachingResolverBound(t *testing.T) {
+	ctx := context.Background()
+	sdk := awss3.NewDefaultEndpointResolverV2()
+	r := newCachingResolver(sdk)
+	for i := range 2 * maxCachedEndpoints {
+		p := awss3.EndpointParameters{Bucket: aws.String(fmt.Sprintf("ezdfsd-%d", i)), Region: aws.String("eu-west-1"),
+			UseFIPS: aws.Bool(false), UseDualStack: aws.Bool(false), ForcePathStyle: aws.Bool(false),
+			Accelerate: aws.Bool(false), DisableMultiRegionAccessPoints: aws.Bool(false)}
+		for range 2 {
+			got, err := r.ResolveEndpoint(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := sdk.ResolveEndpoint(ctx, p); !reflect.DeepEqual(got, want) {
+				t.Fatalf("bucket %d: %+v, want %+v", i, got, want)
+			}
+		}
+	}
+	if n := r.size.Load(); n != maxCachedEndpoints {
+		t.Errorf("memo holds %d endpoints, want %d", n, maxCachedEndpoints)
 	}
 }
