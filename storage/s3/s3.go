@@ -7,6 +7,11 @@
 // storage sentinels: a missing key as storage.ErrNotExist, everything else (throttling, 5xx,
 // timeouts, connection errors, and configuration faults such as a wrong secret, which are also
 // logged at Error) as storage.ErrUnavailable.
+//
+// New settles once, at client construction, work the SDK would otherwise repeat on every
+// request, leaving the requests on the wire, the retries and the error mapping as the SDK's
+// defaults have them: endpoint resolution is memoized (cachingResolver) and bodyless requests
+// are signed with the constant hash of no bytes (emptyPayloadHash).
 package s3
 
 import (
