@@ -7,6 +7,11 @@
 // storage sentinels: a missing key as storage.ErrNotExist, everything else (throttling, 5xx,
 // timeouts, connection errors, and configuration faults such as a wrong secret, which are also
 // logged at Error) as storage.ErrUnavailable.
+//
+// New settles once, at client construction, work the SDK would otherwise repeat on every
+// request, leaving the requests on the wire, the retries and the error mapping as the SDK's
+// defaults have them: endpoint resolution is memoized (cachingResolver) and bodyless requests
+// are signed with the constant hash of no bytes (emptyPayloadHash).
 package s3
 
 import (
@@ -139,6 +144,34 @@ var (
 // makes no network call; use Ping to check the bucket. Metrics are registered on reg (nil: none);
 // logger may be nil.
 func New(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*S3, error) {
+	return newS3(ctx, cfg, reg, logger, defaultTuning)
+}
+
+// tuning switches the per-request savings that New settles once at client construction. Each
+// leaves the requests on the wire and the retry and error behaviour as the SDK's defaults
+// have them; the switches exist so that benchmarks can compare with and without in one run.
+type tuning struct {
+	// cacheEndpoints memoizes endpoint resolution (cachingResolver).
+	cacheEndpoints bool
+	// emptyPayloadHash signs bodyless requests with the constant hash of no bytes instead of
+	// hashing an empty body (emptyPayloadHash).
+	emptyPayloadHash bool
+}
+
+// defaultTuning is what New uses: every saving on.
+var defaultTuning = tuning{cacheEndpoints: true, emptyPayloadHash: true}
+
+// apply sets the savings on the options of a client being built.
+func (t tuning) apply(o *awss3.Options) {
+	if t.cacheEndpoints {
+		o.EndpointResolverV2 = newCachingResolver(o.EndpointResolverV2)
+	}
+	if t.emptyPayloadHash {
+		o.APIOptions = append(o.APIOptions, swapEmptyPayloadHash)
+	}
+}
+
+func newS3(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger, tun tuning) (*S3, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -189,6 +222,7 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slo
 		// checksum" line on each ranged GET.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.DisableLogOutputChecksumValidationSkipped = true
+		tun.apply(o)
 	})
 	return &S3{cfg: cfg, client: client, log: logger, metrics: m}, nil
 }
