@@ -94,11 +94,12 @@ func (b *S3Backend) Open(ctx context.Context, name string) (storage.Object, erro
 	return b.S3.Open(ctx, name)
 }
 
-// Put uploads the bytes with a CRC64NVME checksum (S3 refuses an upload whose bytes do not
-// match it), then compares the checksum S3 stored (HeadObject) with sum and the size with the
-// row's: end to end, from the bytes read from the source to the bytes the bucket holds.
+// Put uploads exactly r.Size bytes with a CRC64NVME checksum (S3 refuses an upload whose bytes
+// do not match it), then compares the checksum S3 computed from what it stored with sum: end to
+// end, from the bytes read from the source to the bytes the bucket holds. The upload's answer
+// carries that checksum; when a server leaves it out, HeadObject fetches it (and the size).
 func (b *S3Backend) Put(ctx context.Context, r sqlstore.Row, body io.Reader, sum func() uint64) (int64, error) {
-	err := b.S3.PutWith(ctx, r.Name, body, r.Size, s3.PutOptions{
+	res, err := b.S3.PutWith(ctx, r.Name, body, r.Size, s3.PutOptions{
 		ContentType: ContentType(r.Name),
 		Metadata:    map[string]string{MetaMTime: strconv.FormatInt(r.MTime, 10)},
 		ACL:         b.ACL,
@@ -107,15 +108,19 @@ func (b *S3Backend) Put(ctx context.Context, r sqlstore.Row, body io.Reader, sum
 	if err != nil {
 		return 0, err
 	}
-	info, err := b.S3.Head(ctx, r.Name)
-	if err != nil {
-		return 0, fmt.Errorf("check the copy: %w", err)
+	stored := res.CRC64NVME
+	if stored == "" {
+		info, err := b.S3.Head(ctx, r.Name)
+		if err != nil {
+			return 0, fmt.Errorf("check the copy: %w", err)
+		}
+		if info.Size != r.Size {
+			return 0, fmt.Errorf("s3 holds %d bytes, the row says %d: %w", info.Size, r.Size, ErrMismatch)
+		}
+		stored = info.CRC64NVME
 	}
-	if info.Size != r.Size {
-		return 0, fmt.Errorf("s3 holds %d bytes, the row says %d: %w", info.Size, r.Size, ErrMismatch)
-	}
-	if want := crcBase64(sum()); info.CRC64NVME != want {
-		return 0, fmt.Errorf("s3 stored checksum %q, the source's bytes give %q: %w", info.CRC64NVME, want, ErrMismatch)
+	if want := crcBase64(sum()); stored != want {
+		return 0, fmt.Errorf("s3 stored checksum %q, the source's bytes give %q: %w", stored, want, ErrMismatch)
 	}
 	return 0, nil
 }

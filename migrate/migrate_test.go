@@ -316,3 +316,87 @@ func TestMigrateACL(t *testing.T) {
 		t.Error("the object was not stored")
 	}
 }
+
+// TestMigrateStoredChecksum: a copy is checked against the checksum S3 computed from what it
+// stored, taken from the upload's answer, so a small file costs one HEAD (is it there?) and one
+// PUT. A wrong checksum in that answer is a reported mismatch, never accepted; a server that
+// leaves it out is asked with HeadObject instead. A proxy in front of versitygw counts and
+// rewrites the answers.
+func TestMigrateStoredChecksum(t *testing.T) {
+	const header = "X-Amz-Checksum-Crc64nvme"
+	for _, tc := range []struct {
+		name      string
+		answer    func(h http.Header)
+		wantHeads int // after the first HEAD that finds nothing
+		wantFail  bool
+	}{
+		{"answer carries it", func(http.Header) {}, 0, false},
+		{"answer without it", func(h http.Header) { h.Del(header) }, 1, false},
+		{"answer with a wrong one", func(h http.Header) { h.Set(header, "AAAAAAAAAAA=") }, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t)
+			target, err := url.Parse(c.srv.Endpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var heads, puts, putAnswers int
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			proxy.ModifyResponse = func(resp *http.Response) error {
+				if resp.Request.Method == http.MethodPut && resp.StatusCode == http.StatusOK {
+					mu.Lock()
+					if resp.Header.Get(header) != "" {
+						putAnswers++
+					}
+					mu.Unlock()
+					tc.answer(resp.Header)
+				}
+				return nil
+			}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				switch r.Method {
+				case http.MethodHead:
+					heads++
+				case http.MethodPut:
+					puts++
+				}
+				mu.Unlock()
+				proxy.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			cfg := c.s3Config()
+			cfg.Endpoint = srv.URL
+			b, err := s3.New(context.Background(), cfg, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.s3 = &migrate.S3Backend{S3: b}
+			name := site + "storage/images/checked.png"
+			c.add(name, "image/png", randomBytes(t, 4000), 1_700_000_000)
+			m := c.migrator(c.mount, toS3)
+			var failed []string
+			m.OnError = func(_, name string, err error) { failed = append(failed, err.Error()) }
+			rep := c.run(m)
+			if putAnswers == 0 {
+				t.Fatalf("versitygw's PutObject answer has no %s; the check falls back to HEAD", header)
+			}
+			if got := heads - 1; got != tc.wantHeads {
+				t.Errorf("%d HEAD requests after the first, want %d (PUTs: %d)", got, tc.wantHeads, puts)
+			}
+			if tc.wantFail {
+				if rep.Mismatches == 0 || rep.FilesFailed != 1 || len(failed) != 1 || !strings.Contains(failed[0], "content mismatch") {
+					t.Errorf("wrong checksum accepted: %+v, errors %q", rep, failed)
+				}
+				return
+			}
+			if rep.FilesCopied != 1 || rep.Failed() || len(failed) > 0 {
+				t.Errorf("report %+v, errors %q", rep, failed)
+			}
+			if got, _ := c.object(name); string(got) != string(c.live[name]) {
+				t.Error("the object was not stored")
+			}
+		})
+	}
+}

@@ -28,7 +28,8 @@ import (
 // serves the bytes itself, and buckets with ACLs disabled refuse any ACL). Remote failures
 // wrap storage.ErrUnavailable.
 func (s *S3) Put(ctx context.Context, name string, r io.Reader, size int64, contentType string) error {
-	return s.PutWith(ctx, name, r, size, PutOptions{ContentType: contentType})
+	_, err := s.PutWith(ctx, name, r, size, PutOptions{ContentType: contentType})
+	return err
 }
 
 // PutOptions are what PutWith records with an object besides its bytes.
@@ -45,11 +46,19 @@ type PutOptions struct {
 	Checksum bool
 }
 
+// PutResult is what S3 answered to a successful PutWith.
+type PutResult struct {
+	// CRC64NVME is the full-object checksum S3 computed from the bytes it stored (base64), as
+	// the upload's answer carries it: "" unless PutOptions.Checksum was set and the server
+	// returned it (Head then tells it).
+	CRC64NVME string
+}
+
 // PutWith is Put with the options opts: metadata, an ACL, and a full-object checksum that S3
 // verifies against the bytes it received and keeps with the object.
-func (s *S3) PutWith(ctx context.Context, name string, r io.Reader, size int64, opts PutOptions) error {
+func (s *S3) PutWith(ctx context.Context, name string, r io.Reader, size int64, opts PutOptions) (PutResult, error) {
 	if err := dfs.CheckName(name); err != nil {
-		return fmt.Errorf("s3: put %q: %w", name, err)
+		return PutResult{}, fmt.Errorf("s3: put %q: %w", name, err)
 	}
 	body := r
 	if size >= 0 {
@@ -82,29 +91,42 @@ func (s *S3) PutWith(ctx context.Context, name string, r io.Reader, size int64, 
 			if errors.As(err, &srcErr) {
 				err = srcErr.err
 			}
-			return fmt.Errorf("s3: put %q: %w", name, err)
+			return PutResult{}, fmt.Errorf("s3: put %q: %w", name, err)
 		}
 		in.Body = bytes.NewReader(buf)
-		if _, err := s.client.PutObject(ctx, in, s.attemptTimeout()); err != nil {
-			return s.fail(ctx, opPut, name, err)
+		out, err := s.client.PutObject(ctx, in, s.attemptTimeout())
+		if err != nil {
+			return PutResult{}, s.fail(ctx, opPut, name, err)
 		}
 		s.metrics.request(opPut, resultOK)
-		return nil
+		return PutResult{CRC64NVME: fullObjectCRC(out.ChecksumType, out.ChecksumCRC64NVME)}, nil
 	}
 	up := manager.NewUploader(s.client, func(u *manager.Uploader) {
 		u.PartSize = s.cfg.PartSize
 		u.ClientOptions = append(u.ClientOptions, s.attemptTimeout())
 	})
-	if _, err := up.Upload(ctx, in); err != nil {
+	out, err := up.Upload(ctx, in)
+	if err != nil {
 		var srcErr *sourceError
 		if errors.As(err, &srcErr) {
 			s.metrics.request(opPut, resultError)
-			return fmt.Errorf("s3: put %q: %w", name, srcErr.err)
+			return PutResult{}, fmt.Errorf("s3: put %q: %w", name, srcErr.err)
 		}
-		return s.fail(ctx, opPut, name, err)
+		return PutResult{}, s.fail(ctx, opPut, name, err)
 	}
 	s.metrics.request(opPut, resultOK)
-	return nil
+	// CRC64NVME checksums are full-object ones, multipart uploads included (S3 has no
+	// composite CRC64NVME); the uploader's answer does not carry the type.
+	return PutResult{CRC64NVME: aws.ToString(out.ChecksumCRC64NVME)}, nil
+}
+
+// fullObjectCRC is the CRC64NVME value of an answer when it is a full-object checksum (a
+// composite one, "checksum of checksums", is not the bytes' CRC).
+func fullObjectCRC(typ types.ChecksumType, crc *string) string {
+	if typ == types.ChecksumTypeFullObject || typ == "" {
+		return aws.ToString(crc)
+	}
+	return ""
 }
 
 // ObjectInfo is what Head tells of an object.
@@ -136,9 +158,7 @@ func (s *S3) Head(ctx context.Context, name string) (ObjectInfo, error) {
 	s.metrics.request(opHead, resultOK)
 	info := ObjectInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType), Metadata: out.Metadata,
 		Modified: aws.ToTime(out.LastModified)}
-	if out.ChecksumType == types.ChecksumTypeFullObject || out.ChecksumType == "" {
-		info.CRC64NVME = aws.ToString(out.ChecksumCRC64NVME)
-	}
+	info.CRC64NVME = fullObjectCRC(out.ChecksumType, out.ChecksumCRC64NVME)
 	return info, nil
 }
 
