@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
@@ -204,20 +203,16 @@ func (m *Migrator) run(ctx context.Context) error {
 	}
 	workers := m.concurrency()
 	for _, table := range m.Tables {
-		var g errgroup.Group
-		g.SetLimit(workers)
-		werr := walk.Rows(ctx, m.Store, table, sqlstore.PageFilter{NamePrefix: m.Prefix}, m.Batch, func(r sqlstore.Row) error {
-			if r.Deleted() && !m.IncludeDeleted {
-				m.c.rows.Add(1) // walked, so that progress reaches the table's row count
-				return nil
-			}
-			g.Go(func() error {
-				m.one(ctx, table, r, false)
+		werr := inPool(workers, func(r sqlstore.Row) { m.one(ctx, table, r, false) }, func(send func(sqlstore.Row)) error {
+			return walk.Rows(ctx, m.Store, table, sqlstore.PageFilter{NamePrefix: m.Prefix}, m.Batch, func(r sqlstore.Row) error {
+				if r.Deleted() && !m.IncludeDeleted {
+					m.c.rows.Add(1) // walked, so that progress reaches the table's row count
+					return nil
+				}
+				send(r)
 				return nil
 			})
-			return nil
 		})
-		_ = g.Wait()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -233,23 +228,22 @@ func (m *Migrator) run(ctx context.Context) error {
 		if len(again) == 0 {
 			return nil
 		}
-		var g errgroup.Group
-		g.SetLimit(workers)
-		for _, it := range again {
-			g.Go(func() error {
-				r, found, err := m.Store.Row(ctx, it.table, it.name)
-				switch {
-				case err != nil:
-					m.fail(ctx, it.table, it.name, fmt.Errorf("read the row again: %w", err))
-				case !found || r.Deleted() && !m.IncludeDeleted:
-					// deleted meanwhile: nothing left to copy
-				default:
-					m.one(ctx, it.table, r, true)
-				}
-				return nil
-			})
-		}
-		_ = g.Wait()
+		_ = inPool(workers, func(it item) {
+			r, found, err := m.Store.Row(ctx, it.table, it.name)
+			switch {
+			case err != nil:
+				m.fail(ctx, it.table, it.name, fmt.Errorf("read the row again: %w", err))
+			case !found || r.Deleted() && !m.IncludeDeleted:
+				// deleted meanwhile: nothing left to copy
+			default:
+				m.one(ctx, it.table, r, true)
+			}
+		}, func(send func(item)) error {
+			for _, it := range again {
+				send(it)
+			}
+			return nil
+		})
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -262,6 +256,27 @@ func (m *Migrator) run(ctx context.Context) error {
 		m.fail(ctx, it.table, it.name, fmt.Errorf("the row changed during each of %d copies; run again", maxRounds+1))
 	}
 	return nil
+}
+
+// inPool runs do for every value feed sends, on workers goroutines that live for the whole
+// feed (not one goroutine per file, which would grow a fresh stack through the SDK's deep call
+// chain for every copy), and returns feed's error once every value is done.
+func inPool[T any](workers int, do func(T), feed func(send func(T)) error) error {
+	ch := make(chan T)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := range ch {
+				do(v)
+			}
+		}()
+	}
+	err := feed(func(v T) { ch <- v })
+	close(ch)
+	wg.Wait()
+	return err
 }
 
 // one handles one row: count it, skip it when its target is the source, prove or compare the

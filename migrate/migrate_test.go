@@ -1,7 +1,9 @@
 package migrate_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -320,19 +322,23 @@ func TestMigrateACL(t *testing.T) {
 // TestMigrateStoredChecksum: a copy is checked against the checksum S3 computed from what it
 // stored, taken from the upload's answer, so a small file costs one HEAD (is it there?) and one
 // PUT. A wrong checksum in that answer is a reported mismatch, never accepted; a server that
-// leaves it out is asked with HeadObject instead. A proxy in front of versitygw counts and
-// rewrites the answers.
+// leaves it out is asked with HeadObject instead. The upload carries the checksum of the bytes
+// read from the source, so bytes changed on the way are refused by S3. A proxy in front of
+// versitygw counts and rewrites the requests and answers.
 func TestMigrateStoredChecksum(t *testing.T) {
 	const header = "X-Amz-Checksum-Crc64nvme"
 	for _, tc := range []struct {
 		name      string
 		answer    func(h http.Header)
-		wantHeads int // after the first HEAD that finds nothing
-		wantFail  bool
+		corrupt   bool // flip a byte of the PUT body on the way
+		wantHeads int  // after the first HEAD that finds nothing
+		wantFail  string
 	}{
-		{"answer carries it", func(http.Header) {}, 0, false},
-		{"answer without it", func(h http.Header) { h.Del(header) }, 1, false},
-		{"answer with a wrong one", func(h http.Header) { h.Set(header, "AAAAAAAAAAA=") }, 0, true},
+		{"answer carries it", func(http.Header) {}, false, 0, ""},
+		{"answer without it", func(h http.Header) { h.Del(header) }, false, 1, ""},
+		{"answer with a wrong one", func(h http.Header) { h.Set(header, "AAAAAAAAAAA=") }, false, 0, "content mismatch"},
+		// Over plain HTTP the signed payload hash catches it before the checksum does.
+		{"body changed on the way", func(http.Header) {}, true, 0, "StatusCode: 400"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t)
@@ -363,6 +369,11 @@ func TestMigrateStoredChecksum(t *testing.T) {
 					puts++
 				}
 				mu.Unlock()
+				if r.Method == http.MethodPut && tc.corrupt {
+					body, _ := io.ReadAll(r.Body)
+					body[len(body)/2] ^= 1
+					r.Body = io.NopCloser(bytes.NewReader(body))
+				}
 				proxy.ServeHTTP(w, r)
 			}))
 			defer srv.Close()
@@ -379,15 +390,18 @@ func TestMigrateStoredChecksum(t *testing.T) {
 			var failed []string
 			m.OnError = func(_, name string, err error) { failed = append(failed, err.Error()) }
 			rep := c.run(m)
-			if putAnswers == 0 {
+			if putAnswers == 0 && !tc.corrupt {
 				t.Fatalf("versitygw's PutObject answer has no %s; the check falls back to HEAD", header)
 			}
 			if got := heads - 1; got != tc.wantHeads {
 				t.Errorf("%d HEAD requests after the first, want %d (PUTs: %d)", got, tc.wantHeads, puts)
 			}
-			if tc.wantFail {
-				if rep.Mismatches == 0 || rep.FilesFailed != 1 || len(failed) != 1 || !strings.Contains(failed[0], "content mismatch") {
-					t.Errorf("wrong checksum accepted: %+v, errors %q", rep, failed)
+			if tc.wantFail != "" {
+				if rep.FilesFailed != 1 || rep.FilesCopied != 0 || len(failed) != 1 || !strings.Contains(failed[0], tc.wantFail) {
+					t.Errorf("bad copy accepted: %+v, errors %q (want %q)", rep, failed, tc.wantFail)
+				}
+				if got, _ := c.object(name); got != nil && string(got) != string(c.live[name]) {
+					t.Error("the bucket holds the changed bytes")
 				}
 				return
 			}

@@ -44,6 +44,11 @@ type PutOptions struct {
 	// (x-amz-checksum-crc64nvme, a full-object checksum also for multipart uploads), which
 	// Head then returns.
 	Checksum bool
+	// CRC64NVME, when not empty, is that checksum (base64) computed by the caller from the
+	// bytes it sends: S3 refuses the upload if what it receives differs, and the SDK does not
+	// read the body once more to compute it. Only uploads smaller than PartSize use it (a
+	// multipart upload computes its own).
+	CRC64NVME string
 }
 
 // PutResult is what S3 answered to a successful PutWith.
@@ -83,17 +88,25 @@ func (s *S3) PutWith(ctx context.Context, name string, r io.Reader, size int64, 
 	}
 	if size >= 0 && size < s.cfg.PartSize {
 		// One PutObject from a buffer of the object's own size: the uploader would take a
-		// whole PartSize buffer for it, 16 MiB per small file in flight.
-		buf, err := io.ReadAll(body)
-		if err != nil {
-			s.metrics.request(opPut, resultError)
-			var srcErr *sourceError
-			if errors.As(err, &srcErr) {
-				err = srcErr.err
+		// whole PartSize buffer for it, 16 MiB per small file in flight. A *bytes.Reader of
+		// the right length is sent as it is.
+		br, ok := r.(*bytes.Reader)
+		if !ok || int64(br.Len()) != size {
+			buf, err := readExactly(body, size)
+			if err != nil {
+				s.metrics.request(opPut, resultError)
+				var srcErr *sourceError
+				if errors.As(err, &srcErr) {
+					err = srcErr.err
+				}
+				return PutResult{}, fmt.Errorf("s3: put %q: %w", name, err)
 			}
-			return PutResult{}, fmt.Errorf("s3: put %q: %w", name, err)
+			br = bytes.NewReader(buf)
 		}
-		in.Body = bytes.NewReader(buf)
+		in.Body = br
+		if opts.CRC64NVME != "" {
+			in.ChecksumCRC64NVME = aws.String(opts.CRC64NVME)
+		}
 		out, err := s.client.PutObject(ctx, in, s.attemptTimeout())
 		if err != nil {
 			return PutResult{}, s.fail(ctx, opPut, name, err)
@@ -118,6 +131,23 @@ func (s *S3) PutWith(ctx context.Context, name string, r io.Reader, size int64, 
 	// CRC64NVME checksums are full-object ones, multipart uploads included (S3 has no
 	// composite CRC64NVME); the uploader's answer does not carry the type.
 	return PutResult{CRC64NVME: aws.ToString(out.ChecksumCRC64NVME)}, nil
+}
+
+// readExactly reads exactly size bytes of body into a buffer of that size, and fails if body
+// has fewer or more.
+func readExactly(body io.Reader, size int64) ([]byte, error) {
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	var one [1]byte
+	switch n, err := body.Read(one[:]); {
+	case n > 0:
+		return nil, fmt.Errorf("source longer than the announced %d bytes", size)
+	case err != io.EOF && err != nil:
+		return nil, err
+	}
+	return buf, nil
 }
 
 // fullObjectCRC is the CRC64NVME value of an answer when it is a full-object checksum (a
