@@ -46,6 +46,23 @@ type Backend interface {
 	Remove(ctx context.Context, name string) error
 }
 
+// absentAware is a Backend that can list, once for a whole run, the names it holds, and store
+// a name only while it is still absent. Names a run finds unlisted are uploaded at once,
+// without asking the target about each (a HeadObject per file, as many requests as the copies
+// themselves); one that appeared since the listing (eZ storing it after the switch) makes the
+// upload fail with s3.ErrExists, and is then handled as any name found in the target.
+// S3Backend is one.
+type absentAware interface {
+	Backend
+	// Listed returns the names under prefix, or complete=false when there are more than limit.
+	Listed(ctx context.Context, prefix string, limit int) (names map[string]struct{}, complete bool, err error)
+	// CanPutIfAbsent reports whether r can be stored with PutIfAbsent.
+	CanPutIfAbsent(r sqlstore.Row) bool
+	// PutIfAbsent is Put that stores nothing, and fails wrapping s3.ErrExists, if the name
+	// exists in the backend by then.
+	PutIfAbsent(ctx context.Context, r sqlstore.Row, body io.Reader, sum func() uint64) (int64, error)
+}
+
 // Info describes a file or object without its bytes.
 type Info struct {
 	// Size in bytes.
@@ -100,11 +117,48 @@ func (b *S3Backend) Open(ctx context.Context, name string) (storage.Object, erro
 // end, from the bytes read from the source to the bytes the bucket holds. The upload's answer
 // carries that checksum; when a server leaves it out, HeadObject fetches it (and the size).
 func (b *S3Backend) Put(ctx context.Context, r sqlstore.Row, body io.Reader, sum func() uint64) (int64, error) {
+	return b.put(ctx, r, body, sum, false)
+}
+
+// Listed returns the keys of the bucket that start with prefix, or complete=false (and no
+// keys) when there are more than limit of them.
+func (b *S3Backend) Listed(ctx context.Context, prefix string, limit int) (keys map[string]struct{}, complete bool, err error) {
+	keys = make(map[string]struct{})
+	errTooMany := errors.New("too many keys")
+	err = b.S3.List(ctx, prefix, func(key string, _ int64, _ time.Time) error {
+		if len(keys) >= limit {
+			return errTooMany
+		}
+		keys[key] = struct{}{}
+		return nil
+	})
+	if errors.Is(err, errTooMany) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return keys, true, nil
+}
+
+// CanPutIfAbsent reports whether r is small enough for a conditional upload (one PutObject).
+func (b *S3Backend) CanPutIfAbsent(r sqlstore.Row) bool {
+	return r.Size < BigFile && r.Size < b.S3.PartSize()
+}
+
+// PutIfAbsent is Put with If-None-Match: *: if the key exists by the time S3 receives the
+// upload, nothing is stored and the error wraps s3.ErrExists.
+func (b *S3Backend) PutIfAbsent(ctx context.Context, r sqlstore.Row, body io.Reader, sum func() uint64) (int64, error) {
+	return b.put(ctx, r, body, sum, true)
+}
+
+func (b *S3Backend) put(ctx context.Context, r sqlstore.Row, body io.Reader, sum func() uint64, ifAbsent bool) (int64, error) {
 	opts := s3.PutOptions{
 		ContentType: ContentType(r.Name),
 		Metadata:    map[string]string{MetaMTime: strconv.FormatInt(r.MTime, 10)},
 		ACL:         b.ACL,
 		Checksum:    true,
+		IfAbsent:    ifAbsent,
 	}
 	if r.Size < BigFile {
 		// Read the file first and send the checksum of what was read with the upload: S3

@@ -20,6 +20,7 @@ import (
 	"github.com/ezdfsd/ezdfsd/maint/walk"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 	"github.com/ezdfsd/ezdfsd/storage"
+	"github.com/ezdfsd/ezdfsd/storage/s3"
 )
 
 // DefaultConcurrency is how many files are copied at once when Concurrency is 0: enough to
@@ -81,6 +82,7 @@ type Migrator struct {
 	afterPut func(table string, r sqlstore.Row)
 
 	c       counters
+	listed  map[string]map[string]struct{} // per target class: the names it held at the start (absentAware)
 	limiter *rate.Limiter
 	big     chan struct{}
 	mu      sync.Mutex
@@ -202,6 +204,7 @@ func (m *Migrator) run(ctx context.Context) error {
 		return errors.New("migrate: no source backend")
 	}
 	workers := m.concurrency()
+	m.listTargets(ctx)
 	for _, table := range m.Tables {
 		werr := inPool(workers, func(r sqlstore.Row) { m.one(ctx, table, r, false) }, func(send func(sqlstore.Row)) error {
 			return walk.Rows(ctx, m.Store, table, sqlstore.PageFilter{NamePrefix: m.Prefix}, m.Batch, func(r sqlstore.Row) error {
@@ -258,6 +261,48 @@ func (m *Migrator) run(ctx context.Context) error {
 	return nil
 }
 
+// listLimit is the most names a target listing keeps in memory (about 150 bytes each); a
+// target holding more under the prefix is asked about each name instead.
+const listLimit = 250_000
+
+// listTargets lists, for each absentAware target other than the source, the names it holds
+// under Prefix, so that names it lacks are uploaded without a check each. Not for --verify
+// (every present name is re-read anyway) or --dry-run; a failed or too long listing leaves the
+// target to the per-name checks.
+func (m *Migrator) listTargets(ctx context.Context) {
+	if m.Verify || m.DryRun {
+		return
+	}
+	for class, target := range m.Targets {
+		t, ok := target.(absentAware)
+		if !ok || target == nil || class == m.Source.Class() {
+			continue
+		}
+		names, complete, err := t.Listed(ctx, m.Prefix, listLimit)
+		if err != nil || !complete {
+			continue
+		}
+		if m.listed == nil {
+			m.listed = make(map[string]map[string]struct{})
+		}
+		m.listed[class] = names
+	}
+}
+
+// unlisted reports whether r's name was not in its target when the run listed it, and can be
+// uploaded on that knowledge alone (absentAware.PutIfAbsent).
+func (m *Migrator) unlisted(class string, target Backend, r sqlstore.Row) bool {
+	names, ok := m.listed[class]
+	if !ok {
+		return false
+	}
+	if _, held := names[r.Name]; held {
+		return false
+	}
+	t, ok := target.(absentAware)
+	return ok && t.CanPutIfAbsent(r)
+}
+
 // inPool runs do for every value feed sends, on workers goroutines that live for the whole
 // feed (not one goroutine per file, which would grow a fresh stack through the SDK's deep call
 // chain for every copy), and returns feed's error once every value is done.
@@ -307,14 +352,25 @@ func (m *Migrator) one(ctx context.Context, table string, r sqlstore.Row, again 
 		return
 	}
 	recopy := again
-	if !again {
+	unlisted := !again && m.unlisted(class, target, r)
+	if !again && !unlisted {
 		done, mismatch := m.inTarget(ctx, table, target, r)
 		if done {
 			return
 		}
 		recopy = mismatch
 	}
-	if err := m.copy(ctx, target, r); err != nil {
+	err := m.copy(ctx, target, r, unlisted)
+	if errors.Is(err, s3.ErrExists) {
+		// Stored since the listing (eZ, after the switch): decide as for any name found there.
+		done, mismatch := m.inTarget(ctx, table, target, r)
+		if done {
+			return
+		}
+		recopy = mismatch
+		err = m.copy(ctx, target, r, false)
+	}
+	if err != nil {
 		if errors.Is(err, errNoSource) {
 			// Not in the source: fine if the target already has a file of the row's size (a
 			// rollback meets the names that never left the mount point), else a loss to report.
@@ -326,7 +382,7 @@ func (m *Migrator) one(ctx context.Context, table string, r sqlstore.Row, again 
 		if errors.Is(err, ErrMismatch) {
 			m.c.mismatches.Add(1)
 			// Once more: a mismatch is never accepted, but a transient one must not fail the run.
-			if err = m.copy(ctx, target, r); err == nil {
+			if err = m.copy(ctx, target, r, false); err == nil {
 				recopy = true
 			}
 		}
@@ -373,7 +429,8 @@ const BigFile = 16 << 20
 
 // copy streams r's bytes from the source to target, hashing them on the way; target checks
 // what it stored against that hash once it has read the whole body.
-func (m *Migrator) copy(ctx context.Context, target Backend, r sqlstore.Row) error {
+// ifAbsent stores it only if the target still has no such name (absentAware.PutIfAbsent).
+func (m *Migrator) copy(ctx context.Context, target Backend, r sqlstore.Row, ifAbsent bool) error {
 	if r.Size >= BigFile && target.Class() == dfs.S3Backend {
 		select {
 		case m.big <- struct{}{}:
@@ -402,7 +459,11 @@ func (m *Migrator) copy(ctx context.Context, target Backend, r sqlstore.Row) err
 	}
 	h := newHash()
 	src := &countingReader{r: io.TeeReader(m.limit(ctx, body), h), n: &m.c.srcRead}
-	readBack, err := target.Put(ctx, r, src, h.Sum64)
+	put := target.Put
+	if ifAbsent {
+		put = target.(absentAware).PutIfAbsent
+	}
+	readBack, err := put(ctx, r, src, h.Sum64)
 	m.c.dstRead.Add(readBack)
 	if err != nil {
 		return fmt.Errorf("copy to %s: %w", ShortName(target.Class()), err)

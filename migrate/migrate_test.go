@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/ezdfsd/ezdfsd/dfs"
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
@@ -320,8 +323,8 @@ func TestMigrateACL(t *testing.T) {
 }
 
 // TestMigrateStoredChecksum: a copy is checked against the checksum S3 computed from what it
-// stored, taken from the upload's answer, so a small file costs one HEAD (is it there?) and one
-// PUT. A wrong checksum in that answer is a reported mismatch, never accepted; a server that
+// stored, taken from the upload's answer; with the bucket listed at the start, a small file
+// missing from it costs one conditional PUT and no HEAD. A wrong checksum in that answer is a reported mismatch, never accepted; a server that
 // leaves it out is asked with HeadObject instead. The upload carries the checksum of the bytes
 // read from the source, so bytes changed on the way are refused by S3. A proxy in front of
 // versitygw counts and rewrites the requests and answers.
@@ -331,7 +334,7 @@ func TestMigrateStoredChecksum(t *testing.T) {
 		name      string
 		answer    func(h http.Header)
 		corrupt   bool // flip a byte of the PUT body on the way
-		wantHeads int  // after the first HEAD that finds nothing
+		wantHeads int
 		wantFail  string
 	}{
 		{"answer carries it", func(http.Header) {}, false, 0, ""},
@@ -348,6 +351,7 @@ func TestMigrateStoredChecksum(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var heads, puts, putAnswers int
+			var ifNoneMatch []string
 			proxy := httputil.NewSingleHostReverseProxy(target)
 			proxy.ModifyResponse = func(resp *http.Response) error {
 				if resp.Request.Method == http.MethodPut && resp.StatusCode == http.StatusOK {
@@ -367,6 +371,7 @@ func TestMigrateStoredChecksum(t *testing.T) {
 					heads++
 				case http.MethodPut:
 					puts++
+					ifNoneMatch = append(ifNoneMatch, r.Header.Get("If-None-Match"))
 				}
 				mu.Unlock()
 				if r.Method == http.MethodPut && tc.corrupt {
@@ -393,8 +398,11 @@ func TestMigrateStoredChecksum(t *testing.T) {
 			if putAnswers == 0 && !tc.corrupt {
 				t.Fatalf("versitygw's PutObject answer has no %s; the check falls back to HEAD", header)
 			}
-			if got := heads - 1; got != tc.wantHeads {
-				t.Errorf("%d HEAD requests after the first, want %d (PUTs: %d)", got, tc.wantHeads, puts)
+			if heads != tc.wantHeads {
+				t.Errorf("%d HEAD requests, want %d (PUTs: %d)", heads, tc.wantHeads, puts)
+			}
+			if len(ifNoneMatch) == 0 || ifNoneMatch[0] != "*" {
+				t.Errorf("If-None-Match of the PUTs: %q; the name was not listed, so the upload must be conditional", ifNoneMatch)
 			}
 			if tc.wantFail != "" {
 				if rep.FilesFailed != 1 || rep.FilesCopied != 0 || len(failed) != 1 || !strings.Contains(failed[0], tc.wantFail) {
@@ -412,5 +420,48 @@ func TestMigrateStoredChecksum(t *testing.T) {
 				t.Error("the object was not stored")
 			}
 		})
+	}
+}
+
+// TestMigrateNameStoredAfterListing: a name missing from the bucket when the run listed it, but
+// stored there by eZ before its upload (the settings were switched meanwhile), is not
+// overwritten: the conditional upload is refused, and the name is then handled as one found in
+// the target, here newer than the mount point's file.
+func TestMigrateNameStoredAfterListing(t *testing.T) {
+	c := newCluster(t)
+	name := site + "storage/images/raced/photo.jpg"
+	c.add(name, "image/jpeg", randomBytes(t, 3000), 1_700_000_000)
+	newer := randomBytes(t, 3000)
+	target, err := url.Parse(c.srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			once.Do(func() { // eZ stores the name just before migrate's upload reaches S3
+				if _, err := c.admin.PutObject(context.Background(), &awss3.PutObjectInput{Bucket: aws.String(c.bucket),
+					Key: aws.String(name), Body: bytes.NewReader(newer)}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	cfg := c.s3Config()
+	cfg.Endpoint = srv.URL
+	b, err := s3.New(context.Background(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.s3 = &migrate.S3Backend{S3: b}
+	rep := c.run(c.migrator(c.mount, toS3))
+	if rep.FilesTargetNewer != 1 || rep.FilesCopied != 0 || rep.Failed() {
+		t.Errorf("report %+v: want the name eZ stored after the listing left alone", rep)
+	}
+	if got, _ := c.object(name); !bytes.Equal(got, newer) {
+		t.Error("the older mount point file was copied over the object eZ stored after the listing")
 	}
 }

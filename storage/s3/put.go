@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,7 +50,17 @@ type PutOptions struct {
 	// read the body once more to compute it. Only uploads smaller than PartSize use it (a
 	// multipart upload computes its own).
 	CRC64NVME string
+	// IfAbsent asks S3 to store the object only if no object has the key yet (If-None-Match:
+	// *); if one has, PutWith fails with an error wrapping ErrExists and nothing is changed.
+	// Only uploads smaller than PartSize can be conditional: PutWith refuses a larger one.
+	IfAbsent bool
 }
+
+// ErrExists means a conditional upload (PutOptions.IfAbsent) found the key already taken.
+var ErrExists = errors.New("an object with this key already exists")
+
+// PartSize is the size from which Put and PutWith send a multipart upload.
+func (s *S3) PartSize() int64 { return s.cfg.PartSize }
 
 // PutResult is what S3 answered to a successful PutWith.
 type PutResult struct {
@@ -107,12 +118,24 @@ func (s *S3) PutWith(ctx context.Context, name string, r io.Reader, size int64, 
 		if opts.CRC64NVME != "" {
 			in.ChecksumCRC64NVME = aws.String(opts.CRC64NVME)
 		}
+		if opts.IfAbsent {
+			in.IfNoneMatch = aws.String("*")
+		}
 		out, err := s.client.PutObject(ctx, in, s.attemptTimeout())
 		if err != nil {
+			var httpErr interface{ HTTPStatusCode() int }
+			if opts.IfAbsent && errors.As(err, &httpErr) && httpErr.HTTPStatusCode() == http.StatusPreconditionFailed {
+				// The answer asked for, not a failure: counted as a completed request.
+				s.metrics.request(opPut, resultOK)
+				return PutResult{}, fmt.Errorf("s3: put %q: %w", name, ErrExists)
+			}
 			return PutResult{}, s.fail(ctx, opPut, name, err)
 		}
 		s.metrics.request(opPut, resultOK)
 		return PutResult{CRC64NVME: fullObjectCRC(out.ChecksumType, out.ChecksumCRC64NVME)}, nil
+	}
+	if opts.IfAbsent {
+		return PutResult{}, fmt.Errorf("s3: put %q: a conditional upload must be smaller than the part size (%d bytes)", name, s.cfg.PartSize)
 	}
 	up := manager.NewUploader(s.client, func(u *manager.Uploader) {
 		u.PartSize = s.cfg.PartSize
