@@ -14,6 +14,15 @@
 //
 //	go build -o /tmp/ezdfsd ./cmd/ezdfsd
 //	go run ./benchmarks/cmd/migratebench -ezdfsd /tmp/ezdfsd
+//
+// The versitygw of scripts/services.sh closes every connection after its answer; S3 keeps them
+// open. For figures that compare with S3, start a versitygw with --keep-alive and give its
+// process id, so the table also shows the S3 server's CPU time and the bound it sets on this
+// machine (the server shares its cores with the client):
+//
+//	ROOT_ACCESS_KEY=$TEST_S3_ACCESS_KEY ROOT_SECRET_KEY=$TEST_S3_SECRET_KEY \
+//	  versitygw --port 127.0.0.1:27171 --quiet --keep-alive posix /tmp/vgw-root & VGW=$!
+//	go run ./benchmarks/cmd/migratebench -ezdfsd /tmp/ezdfsd -s3-endpoint http://127.0.0.1:27171 -s3-pid $VGW
 package main
 
 import (
@@ -29,6 +38,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +61,7 @@ type options struct {
 	out          string
 	keep         bool
 	s3           [3]string // endpoint, access key, secret key
+	s3PID        int       // the S3 server's process, to measure its CPU (0: not measured)
 	migrateExtra []string
 }
 
@@ -83,6 +94,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.s3[0], "s3-endpoint", os.Getenv("TEST_S3_ENDPOINT"), "S3 endpoint (versitygw)")
 	fs.StringVar(&o.s3[1], "s3-access-key", os.Getenv("TEST_S3_ACCESS_KEY"), "S3 access key id")
 	fs.StringVar(&o.s3[2], "s3-secret-key", os.Getenv("TEST_S3_SECRET_KEY"), "S3 secret access key")
+	fs.IntVar(&o.s3PID, "s3-pid", 0, "process id of the S3 server (versitygw), to report its CPU time per run (0: not reported)")
 	extra := fs.String("migrate-args", "", "extra arguments for every ezdfsd migrate run, space-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -108,18 +120,20 @@ func parseFlags(args []string) (options, error) {
 
 // result is one measured run.
 type result struct {
-	Run         string   `json:"run"`
-	Concurrency int      `json:"concurrency"`
-	Rerun       bool     `json:"no_change_rerun,omitempty"`
-	Seconds     float64  `json:"seconds"`
-	Files       int      `json:"files"`
-	Bytes       int64    `json:"bytes_copied"`
-	MiBPerSec   float64  `json:"mib_per_second"`
-	FilesPerSec float64  `json:"files_per_second"`
-	XBaseline   float64  `json:"x_baseline,omitempty"`
-	CPUSeconds  float64  `json:"cpu_seconds"`
-	PeakRSS     int64    `json:"peak_rss_bytes,omitempty"`
-	Summary     *summary `json:"summary,omitempty"`
+	Run         string  `json:"run"`
+	Concurrency int     `json:"concurrency"`
+	Rerun       bool    `json:"no_change_rerun,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	Files       int     `json:"files"`
+	Bytes       int64   `json:"bytes_copied"`
+	MiBPerSec   float64 `json:"mib_per_second"`
+	FilesPerSec float64 `json:"files_per_second"`
+	XBaseline   float64 `json:"x_baseline,omitempty"`
+	CPUSeconds  float64 `json:"cpu_seconds"`
+	// ServerCPUSeconds is the S3 server's CPU time during the run (-s3-pid), 0 if not measured.
+	ServerCPUSeconds float64  `json:"s3_server_cpu_seconds,omitempty"`
+	PeakRSS          int64    `json:"peak_rss_bytes,omitempty"`
+	Summary          *summary `json:"summary,omitempty"`
 }
 
 func measured(run string, conc int, wall time.Duration, files int, bytes int64) result {
@@ -191,12 +205,13 @@ func (b *bench) all(ctx context.Context) ([]result, error) {
 		return nil, err
 	}
 	log.Printf("baseline: sequential PutObject of %d files into %s", n, bucket)
-	start, cpu := time.Now(), selfCPU()
+	start, cpu, server := time.Now(), selfCPU(), b.serverCPU()
 	if err := b.s3.putSequential(ctx, bucket, b.opts.dir, b.files); err != nil {
 		return nil, err
 	}
 	base := measured("PutObject loop (Go SDK, sequential)", 1, time.Since(start), n, total)
 	base.CPUSeconds = (selfCPU() - cpu).Seconds()
+	base.ServerCPUSeconds = (b.serverCPU() - server).Seconds()
 	if err := b.done(ctx, bucket, base, true); err != nil {
 		return nil, err
 	}
@@ -248,6 +263,14 @@ func (b *bench) all(ctx context.Context) ([]result, error) {
 		}
 	}
 	return results, nil
+}
+
+// serverCPU returns the S3 server's CPU time so far (user + system), 0 without -s3-pid.
+func (b *bench) serverCPU() time.Duration {
+	if b.opts.s3PID <= 0 {
+		return 0
+	}
+	return procCPU(b.opts.s3PID)
 }
 
 // bucket creates a fresh bucket for run.
@@ -306,7 +329,9 @@ func (b *bench) migrate(ctx context.Context, bucket string, conc int, label stri
 	args = append(args, b.opts.migrateExtra...)
 	env := []string{"EZDFSD_MYSQL_DSN=" + b.dbDSN, "EZDFSD_S3_SECRET_ACCESS_KEY=" + b.s3.secretKey}
 	log.Printf("%s into %s", label, bucket)
+	server := b.serverCPU()
 	p, err := runCommand(ctx, env, b.opts.ezdfsd, args...)
+	p.serverCPU = b.serverCPU() - server
 	if err != nil {
 		return result{}, err
 	}
@@ -352,7 +377,9 @@ func (b *bench) awsSync(ctx context.Context, aws string) ([]result, error) {
 			label = "aws s3 sync, no change"
 		}
 		log.Printf("%s into %s", label, bucket)
+		server := b.serverCPU()
 		p, err := runCommand(ctx, env, aws, args...)
+		p.serverCPU = b.serverCPU() - server
 		if err != nil {
 			return nil, err
 		}
@@ -361,7 +388,7 @@ func (b *bench) awsSync(ctx context.Context, aws string) ([]result, error) {
 			bytes = 0
 		}
 		r := measured(label, 10, p.wall, len(b.files), bytes)
-		r.Rerun, r.PeakRSS, r.CPUSeconds = rerun, p.peakRSS, p.cpu.Seconds()
+		r.Rerun, r.PeakRSS, r.CPUSeconds, r.ServerCPUSeconds = rerun, p.peakRSS, p.cpu.Seconds(), p.serverCPU.Seconds()
 		if err := b.done(ctx, bucket, r, rerun); err != nil {
 			return nil, err
 		}
@@ -386,10 +413,16 @@ func report(w io.Writer, o options, counts []classCount, results []result, load0
 	var md strings.Builder
 	fmt.Fprintf(&md, "\n## migratebench %s on %s: %d files, %s; load average %s → %s\n\n",
 		now.Format(time.RFC3339), host, o.files, humanize.IBytes(uint64(o.total)), load0, load1)
-	md.WriteString("| run | concurrency | seconds | MiB/s | files/s | × baseline | CPU s | copied | skipped | peak RSS |\n")
-	md.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	if o.s3PID > 0 {
+		fmt.Fprintf(&md, "S3 server: %s (CPU time of process %d in the last column)\n\n", o.s3[0], o.s3PID)
+	}
+	md.WriteString("| run | concurrency | seconds | MiB/s | files/s | × baseline | CPU s | copied | skipped | peak RSS | S3 server CPU s |\n")
+	md.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range results {
-		mibs, x, copied, skipped, rss := "–", "–", "–", "–", "–"
+		mibs, x, copied, skipped, rss, server := "–", "–", "–", "–", "–", "–"
+		if r.ServerCPUSeconds > 0 {
+			server = fmt.Sprintf("%.2f", r.ServerCPUSeconds)
+		}
 		if !r.Rerun {
 			mibs = fmt.Sprintf("%.1f", r.MiBPerSec)
 		}
@@ -402,8 +435,8 @@ func report(w io.Writer, o options, counts []classCount, results []result, load0
 		if r.PeakRSS > 0 {
 			rss = humanize.IBytes(uint64(r.PeakRSS))
 		}
-		fmt.Fprintf(&md, "| %s | %d | %.2f | %s | %.0f | %s | %.2f | %s | %s | %s |\n",
-			r.Run, r.Concurrency, r.Seconds, mibs, r.FilesPerSec, x, r.CPUSeconds, copied, skipped, rss)
+		fmt.Fprintf(&md, "| %s | %d | %.2f | %s | %.0f | %s | %.2f | %s | %s | %s | %s |\n",
+			r.Run, r.Concurrency, r.Seconds, mibs, r.FilesPerSec, x, r.CPUSeconds, copied, skipped, rss, server)
 	}
 	md.WriteString("\n")
 	for _, v := range verdicts(o, results) {
@@ -446,6 +479,15 @@ func verdicts(o options, results []result) []string {
 		case r.Summary != nil && r.Rerun:
 			v = append(v, fmt.Sprintf("no-change re-run of %d files: %.2f s (target ≤ 15 s for 10,000 files): %s", r.Files, r.Seconds, met(r.Seconds <= 15)))
 		}
+	}
+	if base := results[0]; base.ServerCPUSeconds > 0 {
+		// The S3 server shares this machine's cores with the client: its own CPU time for the
+		// baseline's uploads caps what any client can reach here.
+		cores := runtime.NumCPU()
+		floor := base.ServerCPUSeconds / float64(cores)
+		v = append(v, fmt.Sprintf("bound on this machine: the S3 server alone spent %.2f CPU-s on the baseline's uploads; "+
+			"sharing %d cores, no client can store the same objects in less than %.2f s, %.2f× the baseline, even using no CPU itself",
+			base.ServerCPUSeconds, cores, floor, base.Seconds/floor))
 	}
 	if o.files != 10_000 || o.total != 1<<30 {
 		v = append(v, "the targets are set for -files 10000 -total 1GiB; this run used another data set")
