@@ -343,7 +343,7 @@ func (b *bench) migrate(ctx context.Context, bucket string, conc int, label stri
 		return result{}, fmt.Errorf("%s: %d files failed\n%s", label, s.FilesFailed, tail(string(p.stderr)))
 	}
 	r := measured(label, conc, p.wall, len(b.files), s.BytesCopied)
-	r.PeakRSS, r.CPUSeconds, r.Summary = p.peakRSS, p.cpu.Seconds(), &s
+	r.PeakRSS, r.CPUSeconds, r.ServerCPUSeconds, r.Summary = p.peakRSS, p.cpu.Seconds(), p.serverCPU.Seconds(), &s
 	return r, nil
 }
 
