@@ -20,7 +20,7 @@
 // process id, so the table also shows the S3 server's CPU time and the bound it sets on this
 // machine (the server shares its cores with the client):
 //
-//	ROOT_ACCESS_KEY=$TEST_S3_ACCESS_KEY ROOT_SECRET_KEY=$TEST_S3_SECRET_KEY \
+//	mkdir -p /tmp/vgw-root && ROOT_ACCESS_KEY=$TEST_S3_ACCESS_KEY ROOT_SECRET_KEY=$TEST_S3_SECRET_KEY \
 //	  versitygw --port 127.0.0.1:27171 --quiet --keep-alive posix /tmp/vgw-root & VGW=$!
 //	go run ./benchmarks/cmd/migratebench -ezdfsd /tmp/ezdfsd -s3-endpoint http://127.0.0.1:27171 -s3-pid $VGW
 package main
