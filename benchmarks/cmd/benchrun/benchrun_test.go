@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -136,20 +135,5 @@ func TestS3Targets(t *testing.T) {
 	}
 	if strings.Contains(out, "S3 latency ≤ 1.1× direct GetObject (p50, max-16") {
 		t.Errorf("max rate judged on latency instead of throughput:\n%s", out[strings.Index(out, "## Targets"):])
-	}
-}
-
-func TestStatTicks(t *testing.T) {
-	// utime 250 and stime 50 ticks; comm with a space and a ')' as a process may name itself.
-	line := "4242 (ezdfsd (x) y) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 50 0 0 20 0 9 0 100 0 0\n"
-	if got, err := statTicks([]byte(line)); err != nil || got != 300 {
-		t.Errorf("statTicks = %d, %v; want 300", got, err)
-	}
-	if _, err := statTicks([]byte("4242 (cut) S 1 2")); err == nil {
-		t.Error("a short line gave no error")
-	}
-	// The test's own process: a live /proc entry parses.
-	if _, err := cpuSeconds([]int{os.Getpid()}); err != nil {
-		t.Errorf("cpuSeconds(self): %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +18,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ezdfsd/ezdfsd/benchmarks/internal/procstat"
 )
 
 // newS3Client builds an SDK client for an S3-compatible endpoint (path style, static keys),
@@ -222,12 +222,12 @@ func cmdLoad(ctx context.Context, args []string) error {
 	if *warm > 0 {
 		loadRun(ctx, f, keys, *workers, *rate, *warm)
 	}
-	cpu0, err := cpuSeconds(pids)
+	cpu0, err := procstat.CPUSeconds(pids...)
 	if err != nil {
 		return err
 	}
 	res, _ := loadRun(ctx, f, keys, *workers, *rate, *dur)
-	cpu1, err := cpuSeconds(pids)
+	cpu1, err := procstat.CPUSeconds(pids...)
 	if err != nil {
 		return err
 	}
@@ -248,46 +248,4 @@ func parsePids(list string) ([]int, error) {
 		pids = append(pids, p)
 	}
 	return pids, nil
-}
-
-// clockTicks is USER_HZ, the unit of the times in /proc/<pid>/stat: 100 on every Linux port
-// (the kernel converts to it whatever its internal HZ).
-const clockTicks = 100
-
-// cpuSeconds sums the user and system CPU time of the processes pids (all their threads), from
-// /proc/<pid>/stat.
-func cpuSeconds(pids []int) (float64, error) {
-	var ticks int64
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return 0, fmt.Errorf("server CPU: %w", err)
-		}
-		t, err := statTicks(b)
-		if err != nil {
-			return 0, fmt.Errorf("server CPU: /proc/%d/stat: %w", pid, err)
-		}
-		ticks += t
-	}
-	return float64(ticks) / clockTicks, nil
-}
-
-// statTicks returns utime+stime from a /proc/<pid>/stat line "pid (comm) state ppid ... utime
-// stime ...". comm may hold spaces and parentheses, so fields are counted after the last ')';
-// utime and stime are fields 14 and 15 of the line.
-func statTicks(b []byte) (int64, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("no (comm)")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("too few fields")
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("utime %q, stime %q: not numbers", f[11], f[12])
-	}
-	return u + s, nil
 }

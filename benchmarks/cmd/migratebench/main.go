@@ -47,6 +47,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/ezdfsd/ezdfsd/benchmarks/internal/procstat"
 	"github.com/ezdfsd/ezdfsd/dfs"
 )
 
@@ -265,12 +266,25 @@ func (b *bench) all(ctx context.Context) ([]result, error) {
 	return results, nil
 }
 
-// serverCPU returns the S3 server's CPU time so far (user + system), 0 without -s3-pid.
+// serverCPU returns the S3 server's CPU time so far (user + system), 0 without -s3-pid or
+// when its /proc entry cannot be read.
 func (b *bench) serverCPU() time.Duration {
 	if b.opts.s3PID <= 0 {
 		return 0
 	}
-	return procCPU(b.opts.s3PID)
+	s, err := procstat.CPUSeconds(b.opts.s3PID)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// run is runCommand with the S3 server's CPU time meanwhile in the process's serverCPU.
+func (b *bench) run(ctx context.Context, env []string, name string, args ...string) (process, error) {
+	server := b.serverCPU()
+	p, err := runCommand(ctx, env, name, args...)
+	p.serverCPU = b.serverCPU() - server
+	return p, err
 }
 
 // bucket creates a fresh bucket for run.
@@ -329,9 +343,7 @@ func (b *bench) migrate(ctx context.Context, bucket string, conc int, label stri
 	args = append(args, b.opts.migrateExtra...)
 	env := []string{"EZDFSD_MYSQL_DSN=" + b.dbDSN, "EZDFSD_S3_SECRET_ACCESS_KEY=" + b.s3.secretKey}
 	log.Printf("%s into %s", label, bucket)
-	server := b.serverCPU()
-	p, err := runCommand(ctx, env, b.opts.ezdfsd, args...)
-	p.serverCPU = b.serverCPU() - server
+	p, err := b.run(ctx, env, b.opts.ezdfsd, args...)
 	if err != nil {
 		return result{}, err
 	}
@@ -377,9 +389,7 @@ func (b *bench) awsSync(ctx context.Context, aws string) ([]result, error) {
 			label = "aws s3 sync, no change"
 		}
 		log.Printf("%s into %s", label, bucket)
-		server := b.serverCPU()
-		p, err := runCommand(ctx, env, aws, args...)
-		p.serverCPU = b.serverCPU() - server
+		p, err := b.run(ctx, env, aws, args...)
 		if err != nil {
 			return nil, err
 		}

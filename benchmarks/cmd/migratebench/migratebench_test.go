@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -323,22 +322,4 @@ func fakeMigrate(ctx context.Context, args []string) error {
 	out, _ := json.Marshal(s)
 	fmt.Printf("migrating...\n%s\n", out)
 	return nil
-}
-
-// TestProcCPU: the S3 server's CPU time is read from /proc like the kernel counts it, and
-// grows with work done.
-func TestProcCPU(t *testing.T) {
-	before := procCPU(os.Getpid())
-	deadline := time.Now().Add(150 * time.Millisecond)
-	x := 0
-	for time.Now().Before(deadline) {
-		x++
-	}
-	after := procCPU(os.Getpid())
-	if after-before < 50*time.Millisecond {
-		t.Errorf("procCPU grew by %v over 150 ms of busy loop (%d turns)", after-before, x)
-	}
-	if procCPU(-1) != 0 {
-		t.Error("procCPU of no process is not 0")
-	}
 }

@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -67,7 +65,7 @@ func parseSummary(out []byte) (summary, error) {
 // output.
 type process struct {
 	wall, cpu      time.Duration
-	serverCPU      time.Duration // the S3 server's CPU time meanwhile (set by the caller)
+	serverCPU      time.Duration // the S3 server's CPU time meanwhile (bench.run)
 	peakRSS        int64
 	stdout, stderr []byte
 }
@@ -107,26 +105,6 @@ func selfCPU() time.Duration {
 	}
 	return cpuTime(&ru)
 }
-
-// procCPU returns the user + system CPU time of process pid (/proc/pid/stat), 0 if unreadable.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) is in parentheses and may hold spaces: count from after it.
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b)[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
-const clockTicks = 100
 
 // tail returns the last 8 lines of s.
 func tail(s string) string {
