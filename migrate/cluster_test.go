@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -68,6 +70,29 @@ func newCluster(t *testing.T) *cluster {
 	}
 	c.s3 = &migrate.S3Backend{S3: b}
 	return c
+}
+
+// throughProxy points the cluster's S3 backend, with the canned ACL acl, at a proxy in front of
+// versitygw: front sees each request first and hands it on with next.ServeHTTP, and
+// modifyResponse (if not nil) may rewrite versitygw's answers on the way back.
+func (c *cluster) throughProxy(acl string, front func(w http.ResponseWriter, r *http.Request, next http.Handler),
+	modifyResponse func(*http.Response) error) {
+	c.t.Helper()
+	target, err := url.Parse(c.srv.Endpoint)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = modifyResponse
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front(w, r, proxy) }))
+	c.t.Cleanup(srv.Close)
+	cfg := c.s3Config()
+	cfg.Endpoint = srv.URL
+	b, err := s3.New(context.Background(), cfg, nil, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.s3 = &migrate.S3Backend{S3: b, ACL: acl}
 }
 
 func (c *cluster) s3Config() s3.Config {

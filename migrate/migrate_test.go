@@ -5,9 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,7 +20,6 @@ import (
 	"github.com/ezdfsd/ezdfsd/internal/testenv"
 	"github.com/ezdfsd/ezdfsd/metadata/sqlstore"
 	"github.com/ezdfsd/ezdfsd/migrate"
-	"github.com/ezdfsd/ezdfsd/storage/s3"
 )
 
 const site = "var/site/"
@@ -288,29 +284,16 @@ func TestMigrateBandwidth(t *testing.T) {
 // the upload, seen by a proxy in front of versitygw, which does not implement GetObjectAcl).
 func TestMigrateACL(t *testing.T) {
 	c := newCluster(t)
-	target, err := url.Parse(c.srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var acls []string
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c.throughProxy("public-read", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if r.Method == http.MethodPut {
 			mu.Lock()
 			acls = append(acls, r.Header.Get("X-Amz-Acl"))
 			mu.Unlock()
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	cfg := c.s3Config()
-	cfg.Endpoint = srv.URL
-	b, err := s3.New(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.s3 = &migrate.S3Backend{S3: b, ACL: "public-read"}
+		next.ServeHTTP(w, r)
+	}, nil)
 	name := site + "storage/images/public.png"
 	c.add(name, "image/png", randomBytes(t, 100), 1_700_000_000)
 	c.run(c.migrator(c.mount, toS3))
@@ -324,8 +307,9 @@ func TestMigrateACL(t *testing.T) {
 
 // TestMigrateStoredChecksum: a copy is checked against the checksum S3 computed from what it
 // stored, taken from the upload's answer; with the bucket listed at the start, a small file
-// missing from it costs one conditional PUT and no HEAD. A wrong checksum in that answer is a reported mismatch, never accepted; a server that
-// leaves it out is asked with HeadObject instead. The upload carries the checksum of the bytes
+// missing from it costs one conditional PUT and no HEAD. A wrong checksum in that answer is a
+// reported mismatch, never accepted; a server that leaves it out is asked with HeadObject
+// instead. The upload carries the checksum of the bytes
 // read from the source, so bytes changed on the way are refused by S3. A proxy in front of
 // versitygw counts and rewrites the requests and answers.
 func TestMigrateStoredChecksum(t *testing.T) {
@@ -345,26 +329,10 @@ func TestMigrateStoredChecksum(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t)
-			target, err := url.Parse(c.srv.Endpoint)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var mu sync.Mutex
 			var heads, puts, putAnswers int
 			var ifNoneMatch []string
-			proxy := httputil.NewSingleHostReverseProxy(target)
-			proxy.ModifyResponse = func(resp *http.Response) error {
-				if resp.Request.Method == http.MethodPut && resp.StatusCode == http.StatusOK {
-					mu.Lock()
-					if resp.Header.Get(header) != "" {
-						putAnswers++
-					}
-					mu.Unlock()
-					tc.answer(resp.Header)
-				}
-				return nil
-			}
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.throughProxy("", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 				mu.Lock()
 				switch r.Method {
 				case http.MethodHead:
@@ -379,16 +347,18 @@ func TestMigrateStoredChecksum(t *testing.T) {
 					body[len(body)/2] ^= 1
 					r.Body = io.NopCloser(bytes.NewReader(body))
 				}
-				proxy.ServeHTTP(w, r)
-			}))
-			defer srv.Close()
-			cfg := c.s3Config()
-			cfg.Endpoint = srv.URL
-			b, err := s3.New(context.Background(), cfg, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.s3 = &migrate.S3Backend{S3: b}
+				next.ServeHTTP(w, r)
+			}, func(resp *http.Response) error {
+				if resp.Request.Method == http.MethodPut && resp.StatusCode == http.StatusOK {
+					mu.Lock()
+					if resp.Header.Get(header) != "" {
+						putAnswers++
+					}
+					mu.Unlock()
+					tc.answer(resp.Header)
+				}
+				return nil
+			})
 			name := site + "storage/images/checked.png"
 			c.add(name, "image/png", randomBytes(t, 4000), 1_700_000_000)
 			m := c.migrator(c.mount, toS3)
@@ -432,13 +402,8 @@ func TestMigrateNameStoredAfterListing(t *testing.T) {
 	name := site + "storage/images/raced/photo.jpg"
 	c.add(name, "image/jpeg", randomBytes(t, 3000), 1_700_000_000)
 	newer := randomBytes(t, 3000)
-	target, err := url.Parse(c.srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
 	var once sync.Once
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c.throughProxy("", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if r.Method == http.MethodPut {
 			once.Do(func() { // eZ stores the name just before migrate's upload reaches S3
 				if _, err := c.admin.PutObject(context.Background(), &awss3.PutObjectInput{Bucket: aws.String(c.bucket),
@@ -447,16 +412,8 @@ func TestMigrateNameStoredAfterListing(t *testing.T) {
 				}
 			})
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	cfg := c.s3Config()
-	cfg.Endpoint = srv.URL
-	b, err := s3.New(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.s3 = &migrate.S3Backend{S3: b}
+		next.ServeHTTP(w, r)
+	}, nil)
 	rep := c.run(c.migrator(c.mount, toS3))
 	if rep.FilesTargetNewer != 1 || rep.FilesCopied != 0 || rep.Failed() {
 		t.Errorf("report %+v: want the name eZ stored after the listing left alone", rep)
