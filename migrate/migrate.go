@@ -275,7 +275,7 @@ func (m *Migrator) listTargets(ctx context.Context) {
 	}
 	for class, target := range m.Targets {
 		t, ok := target.(absentAware)
-		if !ok || target == nil || class == m.Source.Class() {
+		if !ok || class == m.Source.Class() {
 			continue
 		}
 		names, complete, err := t.Listed(ctx, m.Prefix, listLimit)
@@ -352,22 +352,20 @@ func (m *Migrator) one(ctx context.Context, table string, r sqlstore.Row, again 
 		return
 	}
 	recopy := again
+	var err error
 	unlisted := !again && m.unlisted(class, target, r)
-	if !again && !unlisted {
-		done, mismatch := m.inTarget(ctx, table, target, r)
-		if done {
-			return
-		}
-		recopy = mismatch
+	if unlisted {
+		err = m.copy(ctx, target, r, true)
 	}
-	err := m.copy(ctx, target, r, unlisted)
-	if errors.Is(err, s3.ErrExists) {
-		// Stored since the listing (eZ, after the switch): decide as for any name found there.
-		done, mismatch := m.inTarget(ctx, table, target, r)
-		if done {
-			return
+	// Listed in the target, or stored there since the listing (eZ, after the switch).
+	if !unlisted || errors.Is(err, s3.ErrExists) {
+		if !again {
+			done, mismatch := m.inTarget(ctx, table, target, r)
+			if done {
+				return
+			}
+			recopy = mismatch
 		}
-		recopy = mismatch
 		err = m.copy(ctx, target, r, false)
 	}
 	if err != nil {
