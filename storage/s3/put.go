@@ -156,18 +156,14 @@ func (s *S3) PutWith(ctx context.Context, name string, r io.Reader, size int64, 
 	return PutResult{CRC64NVME: aws.ToString(out.ChecksumCRC64NVME)}, nil
 }
 
-// readExactly reads exactly size bytes of body into a buffer of that size, and fails if body
-// has fewer or more.
+// readExactly reads body, a storage.ExactReader of size bytes, into a buffer of that size. The
+// read past the end is ExactReader's check that the source holds no more than size bytes.
 func readExactly(body io.Reader, size int64) ([]byte, error) {
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(body, buf); err != nil {
 		return nil, err
 	}
-	var one [1]byte
-	switch n, err := body.Read(one[:]); {
-	case n > 0:
-		return nil, fmt.Errorf("source longer than the announced %d bytes", size)
-	case err != io.EOF && err != nil:
+	if _, err := body.Read(make([]byte, 1)); err != io.EOF {
 		return nil, err
 	}
 	return buf, nil
