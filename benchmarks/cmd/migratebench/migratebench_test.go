@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -322,4 +323,21 @@ func fakeMigrate(ctx context.Context, args []string) error {
 	out, _ := json.Marshal(s)
 	fmt.Printf("migrating...\n%s\n", out)
 	return nil
+}
+
+// TestVerdictsServerBound: with the S3 server's CPU time measured (-s3-pid), the verdicts say
+// how fast any client could be on this machine at best: the server's CPU time for the
+// baseline's uploads over the cores it shares; without it, nothing is claimed.
+func TestVerdictsServerBound(t *testing.T) {
+	o := options{files: 10_000, total: 1 << 30}
+	base := result{Run: "PutObject loop (Go SDK, sequential)", Seconds: 20, ServerCPUSeconds: 16}
+	floor := 16 / float64(runtime.NumCPU())
+	want := fmt.Sprintf("no client can store the same objects in less than %.2f s, %.2f× the baseline", floor, 20/floor)
+	if v := strings.Join(verdicts(o, []result{base}), "\n"); !strings.Contains(v, want) {
+		t.Errorf("verdicts:\n%s\nwant a line with %q", v, want)
+	}
+	base.ServerCPUSeconds = 0
+	if v := strings.Join(verdicts(o, []result{base}), "\n"); strings.Contains(v, "bound on this machine") {
+		t.Errorf("a bound claimed without the server's CPU time:\n%s", v)
+	}
 }
