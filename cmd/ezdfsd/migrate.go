@@ -39,7 +39,9 @@ the end. A second run (or a run after kill -9) skips every name whose copy is pr
 reading it: an S3 object with the row's size, the row's mtime (x-amz-meta-ezdfs-mtime) and a
 stored checksum; a mount point file with the row's size and the row's mtime as its own. A
 target file of the row's size that migrate did not write for this version and that is newer
-than the source's (eZ stored it there after the switch) is left alone and reported.
+than the source's (eZ stored it there after the switch) is left alone and reported. An S3
+target is listed once at the start (up to 250,000 keys): a name it lacks is uploaded at once,
+only if still absent (If-None-Match: *), without a HeadObject first.
 S3 objects get the key (the name) and the Content-Type eZ's S3 backend writes (from the
 extension, as the AWS SDK for PHP sets it).
 
