@@ -186,6 +186,7 @@ var tunings = []struct {
 	{"none", tuning{}},
 	{"endpoints", tuning{cacheEndpoints: true}},
 	{"payloadhash", tuning{emptyPayloadHash: true}},
+	{"fastget", tuning{fastGet: true}},
 	{"all", defaultTuning},
 }
 
@@ -226,6 +227,11 @@ func BenchmarkGetObjectClientCost(b *testing.B) {
 			// The options carry the retryer with its attempts already; RetryMaxAttempts 0
 			// keeps New from wrapping it a second time.
 			s.client = awss3.New(s.client.Options(), func(o *awss3.Options) { o.HTTPClient, o.RetryMaxAttempts = stubHTTP{data}, 0 })
+			if v.tun.fastGet {
+				if s.fast, err = newFastGet(ctx, s.client, "bench"); err != nil {
+					b.Fatal(err)
+				}
+			}
 			b.ReportAllocs()
 			cpu := processCPU()
 			defer func() { b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op") }()

@@ -11,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/ezdfsd/ezdfsd/storage"
 )
 
@@ -56,14 +53,10 @@ func (o *object) Range(ctx context.Context, off, n int64) (io.Reader, error) {
 	// The timer only covers the headers; once they are in, the body streams under ctx.
 	getCtx, cancel := context.WithCancel(ctx)
 	timer := time.AfterFunc(s.cfg.FirstByteTimeout, cancel)
-	out, err := s.client.GetObject(getCtx, &awss3.GetObjectInput{
-		Bucket: aws.String(s.cfg.Bucket),
-		Key:    aws.String(o.key),
-		Range:  aws.String("bytes=" + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(off+n-1, 10)),
-	})
+	out, err := s.getObject(getCtx, o.key, "bytes="+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+n-1, 10))
 	inTime := timer.Stop()
 	if err == nil && !inTime {
-		out.Body.Close() // the headers came, but the deadline cancelled the body's context
+		out.body.Close() // the headers came, but the deadline cancelled the body's context
 		err = errors.New("response headers arrived at the deadline")
 	}
 	if err != nil {
@@ -74,7 +67,7 @@ func (o *object) Range(ctx context.Context, off, n int64) (io.Reader, error) {
 		return nil, s.fail(ctx, opGet, o.key, err)
 	}
 	if err := checkLength(out, off, n); err != nil {
-		out.Body.Close()
+		out.body.Close()
 		cancel()
 		s.metrics.request(opGet, resultError)
 		s.metrics.errors.WithLabelValues(kindShort).Inc()
@@ -83,16 +76,16 @@ func (o *object) Range(ctx context.Context, off, n int64) (io.Reader, error) {
 	}
 	s.metrics.firstByte.Observe(time.Since(start).Seconds())
 	s.metrics.request(opGet, resultOK)
-	o.body, o.cancel = out.Body, cancel
-	return &bodyReader{o: o, ctx: ctx, body: out.Body, left: n, want: n}, nil
+	o.body, o.cancel = out.body, cancel
+	return &bodyReader{o: o, ctx: ctx, body: out.body, left: n, want: n}, nil
 }
 
 // checkLength verifies that the answer carries exactly the n bytes from off.
-func checkLength(out *awss3.GetObjectOutput, off, n int64) error {
-	if out.ContentLength != nil && *out.ContentLength != n {
-		return fmt.Errorf("asked for %d bytes at %d, answer has %d (Content-Range %q)", n, off, *out.ContentLength, aws.ToString(out.ContentRange))
+func checkLength(out getAnswer, off, n int64) error {
+	if out.contentLength != nil && *out.contentLength != n {
+		return fmt.Errorf("asked for %d bytes at %d, answer has %d (Content-Range %q)", n, off, *out.contentLength, out.contentRange)
 	}
-	cr := aws.ToString(out.ContentRange)
+	cr := out.contentRange
 	if cr == "" {
 		if off != 0 {
 			return fmt.Errorf("asked for a range at %d, the answer has no Content-Range (Range ignored?)", off)

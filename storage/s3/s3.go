@@ -10,8 +10,10 @@
 //
 // New settles once, at client construction, work the SDK would otherwise repeat on every
 // request, leaving the requests on the wire, the retries and the error mapping as the SDK's
-// defaults have them: endpoint resolution is memoized (cachingResolver) and bodyless requests
-// are signed with the constant hash of no bytes (emptyPayloadHash).
+// defaults have them: endpoint resolution is memoized (cachingResolver), bodyless requests
+// are signed with the constant hash of no bytes (emptyPayloadHash), and the first attempt of
+// each GetObject is a plain request built from a template the SDK made, whose success is used
+// as it comes and whose failure the SDK takes over as its own first attempt (fastGet).
 package s3
 
 import (
@@ -131,6 +133,8 @@ type S3 struct {
 	client  *awss3.Client
 	log     *slog.Logger
 	metrics *metrics
+	// fast is the plain-HTTP first attempt of GetObject (nil: every GetObject through the SDK).
+	fast *fastGet
 }
 
 // Compile-time checks that S3 is a backend and a writer.
@@ -156,10 +160,13 @@ type tuning struct {
 	// emptyPayloadHash signs bodyless requests with the constant hash of no bytes instead of
 	// hashing an empty body (emptyPayloadHash).
 	emptyPayloadHash bool
+	// fastGet sends the first attempt of each GetObject as a signed plain request and leaves
+	// to the SDK only the answers that are not a success (fastGet).
+	fastGet bool
 }
 
 // defaultTuning is what New uses: every saving on.
-var defaultTuning = tuning{cacheEndpoints: true, emptyPayloadHash: true}
+var defaultTuning = tuning{cacheEndpoints: true, emptyPayloadHash: true, fastGet: true}
 
 // apply sets the savings on the options of a client being built.
 func (t tuning) apply(o *awss3.Options) {
@@ -224,7 +231,13 @@ func newS3(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *s
 		o.DisableLogOutputChecksumValidationSkipped = true
 		tun.apply(o)
 	})
-	return &S3{cfg: cfg, client: client, log: logger, metrics: m}, nil
+	s := &S3{cfg: cfg, client: client, log: logger, metrics: m}
+	if tun.fastGet {
+		if s.fast, err = newFastGet(ctx, client, cfg.Bucket); err != nil {
+			logger.Debug("s3: every GetObject goes through the SDK", "reason", err)
+		}
+	}
+	return s, nil
 }
 
 // Bucket returns the bucket name.
