@@ -68,6 +68,8 @@ type Handler struct {
 
 	now   func() time.Time                                 // clock for Expires; tests replace it
 	sleep func(ctx context.Context, d time.Duration) error // NFS-lag pause; tests replace it
+
+	expires atomic.Pointer[expiresValue] // the last Expires formatted (see expiresAt)
 }
 
 // New builds a Handler. backends is keyed by eZ backend class name (dfs.MountPointBackend,
@@ -619,9 +621,10 @@ func (x *exchange) setValidatorHeaders(row metadata.File, v validators) {
 		x.set("X-Powered-By", h.cfg.PoweredBy)
 	}
 	if h.cfg.HTTPCache {
-		x.set("Last-Modified", time.Unix(row.MTime, 0).UTC().Format(http.TimeFormat))
+		var buf [httpDateLen]byte
+		x.rc.Response.Header.SetBytesV("Last-Modified", appendHTTPDate(buf[:0], time.Unix(row.MTime, 0)))
 		if h.cfg.Expires {
-			x.set("Expires", h.now().Add(h.cfg.ExpiryTimeout).UTC().Format(http.TimeFormat))
+			x.rc.Response.Header.SetBytesV("Expires", h.expiresAt(h.now().Add(h.cfg.ExpiryTimeout)))
 		}
 		x.set("ETag", v.etag.opaque) // the legacy spelling, kept: normalizing is off
 	}
