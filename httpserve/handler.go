@@ -184,6 +184,7 @@ type exchange struct {
 	aborted bool
 
 	body     *bodyStream // the GET body, sent by fasthttp after ServeFastHTTP returns
+	stream   bodyStream  // what body points to: allocated with the exchange
 	finished bool
 
 	// rangeCtx is the context of storage reads that cannot be sendfiled (S3): cancelled by the
@@ -304,7 +305,8 @@ func (h *Handler) requestID(hdr fastHeader) string {
 	if v := hdr.Get("X-Request-Id"); saneRequestID(v) {
 		return v
 	}
-	return h.idPrefix + strconv.FormatUint(h.idSeq.Add(1), 36)
+	var buf [32]byte // the 9-byte prefix and at most 13 base-36 digits
+	return string(strconv.AppendUint(append(buf[:0], h.idPrefix...), h.idSeq.Add(1), 36))
 }
 
 func saneRequestID(v string) bool {
@@ -533,7 +535,8 @@ func (x *exchange) sendSingle(obj storage.Object, row metadata.File, v validator
 	}
 	x.writeHeader(code)
 	if body != nil {
-		x.body = &bodyStream{x: x, obj: obj, length: br.length, first: body}
+		x.stream = bodyStream{x: x, obj: obj, length: br.length, first: body}
+		x.body = &x.stream
 		return
 	}
 	x.rc.Response.Header.SetContentLength(int(br.length))
@@ -552,8 +555,9 @@ func (x *exchange) sendMultipart(obj storage.Object, row metadata.File, v valida
 	x.setRepresentationHeaders(row, v)
 	x.rc.Response.Header.SetContentType("multipart/byteranges; boundary=" + boundary)
 	x.writeHeader(http.StatusPartialContent)
-	x.body = &bodyStream{x: x, obj: obj, length: length, first: first,
+	x.stream = bodyStream{x: x, obj: obj, length: length, first: first,
 		multi: &multipartBody{ranges: ranges, ctype: ctype, size: row.Size, boundary: boundary}}
+	x.body = &x.stream
 }
 
 // openRange asks the backend for a range before any header is sent, answering 404 (object gone,
@@ -588,7 +592,12 @@ func (x *exchange) logError(msg string, err error) {
 
 // etagOf is the legacy validator "<mtime>-<size>", always strong.
 func etagOf(row metadata.File) entityTag {
-	return entityTag{opaque: `"` + strconv.FormatInt(row.MTime, 10) + "-" + strconv.FormatInt(row.Size, 10) + `"`}
+	var buf [48]byte // two quotes, a dash and two int64s of at most 20 bytes each
+	b := append(buf[:0], '"')
+	b = strconv.AppendInt(b, row.MTime, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, row.Size, 10)
+	return entityTag{opaque: string(append(b, '"'))}
 }
 
 // contentType is the row's datatype as the legacy gateway sends it, with PHP's default_charset
