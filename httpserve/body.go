@@ -73,8 +73,10 @@ func (s *bodyStream) WriteTo(w io.Writer) (n int64, err error) {
 		}
 		s.written += n
 	}()
-	if s.length > corkMinBody && cork(x.rc.Conn(), true) {
-		defer cork(x.rc.Conn(), false)
+	if s.length > corkMinBody {
+		if rc := rawConn(x.rc.Conn()); rc != nil && setCork(rc, true) {
+			defer setCork(rc, false)
+		}
 	}
 	if s.multi != nil {
 		return s.writeMultipart(w)

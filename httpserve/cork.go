@@ -16,14 +16,26 @@ import (
 // as a second response. Clearing it pushes out whatever partial segment was held back. A
 // connection without a socket (an in-memory listener) is left alone.
 func cork(c net.Conn, on bool) bool {
+	rc := rawConn(c)
+	return rc != nil && setCork(rc, on)
+}
+
+// rawConn returns the socket of c, or nil when c has none.
+func rawConn(c net.Conn) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return false
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return nil
 	}
+	return rc
+}
+
+// setCork is cork on a socket already at hand: bodyStream.WriteTo corks and uncorks the same
+// one.
+func setCork(rc syscall.RawConn, on bool) bool {
 	v := 0
 	if on {
 		v = 1

@@ -68,6 +68,8 @@ type Handler struct {
 
 	now   func() time.Time                                 // clock for Expires; tests replace it
 	sleep func(ctx context.Context, d time.Duration) error // NFS-lag pause; tests replace it
+
+	expires atomic.Pointer[expiresValue] // the last Expires formatted (see expiresAt)
 }
 
 // New builds a Handler. backends is keyed by eZ backend class name (dfs.MountPointBackend,
@@ -182,6 +184,7 @@ type exchange struct {
 	aborted bool
 
 	body     *bodyStream // the GET body, sent by fasthttp after ServeFastHTTP returns
+	stream   bodyStream  // what body points to: allocated with the exchange
 	finished bool
 
 	// rangeCtx is the context of storage reads that cannot be sendfiled (S3): cancelled by the
@@ -302,7 +305,8 @@ func (h *Handler) requestID(hdr fastHeader) string {
 	if v := hdr.Get("X-Request-Id"); saneRequestID(v) {
 		return v
 	}
-	return h.idPrefix + strconv.FormatUint(h.idSeq.Add(1), 36)
+	var buf [32]byte // the 9-byte prefix and at most 13 base-36 digits
+	return string(strconv.AppendUint(append(buf[:0], h.idPrefix...), h.idSeq.Add(1), 36))
 }
 
 func saneRequestID(v string) bool {
@@ -531,7 +535,8 @@ func (x *exchange) sendSingle(obj storage.Object, row metadata.File, v validator
 	}
 	x.writeHeader(code)
 	if body != nil {
-		x.body = &bodyStream{x: x, obj: obj, length: br.length, first: body}
+		x.stream = bodyStream{x: x, obj: obj, length: br.length, first: body}
+		x.body = &x.stream
 		return
 	}
 	x.rc.Response.Header.SetContentLength(int(br.length))
@@ -550,8 +555,9 @@ func (x *exchange) sendMultipart(obj storage.Object, row metadata.File, v valida
 	x.setRepresentationHeaders(row, v)
 	x.rc.Response.Header.SetContentType("multipart/byteranges; boundary=" + boundary)
 	x.writeHeader(http.StatusPartialContent)
-	x.body = &bodyStream{x: x, obj: obj, length: length, first: first,
+	x.stream = bodyStream{x: x, obj: obj, length: length, first: first,
 		multi: &multipartBody{ranges: ranges, ctype: ctype, size: row.Size, boundary: boundary}}
+	x.body = &x.stream
 }
 
 // openRange asks the backend for a range before any header is sent, answering 404 (object gone,
@@ -586,7 +592,12 @@ func (x *exchange) logError(msg string, err error) {
 
 // etagOf is the legacy validator "<mtime>-<size>", always strong.
 func etagOf(row metadata.File) entityTag {
-	return entityTag{opaque: `"` + strconv.FormatInt(row.MTime, 10) + "-" + strconv.FormatInt(row.Size, 10) + `"`}
+	var buf [48]byte // two quotes, a dash and two int64s of at most 20 bytes each
+	b := append(buf[:0], '"')
+	b = strconv.AppendInt(b, row.MTime, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, row.Size, 10)
+	return entityTag{opaque: string(append(b, '"'))}
 }
 
 // contentType is the row's datatype as the legacy gateway sends it, with PHP's default_charset
@@ -619,9 +630,10 @@ func (x *exchange) setValidatorHeaders(row metadata.File, v validators) {
 		x.set("X-Powered-By", h.cfg.PoweredBy)
 	}
 	if h.cfg.HTTPCache {
-		x.set("Last-Modified", time.Unix(row.MTime, 0).UTC().Format(http.TimeFormat))
+		var buf [httpDateLen]byte
+		x.rc.Response.Header.SetBytesV("Last-Modified", appendHTTPDate(buf[:0], time.Unix(row.MTime, 0)))
 		if h.cfg.Expires {
-			x.set("Expires", h.now().Add(h.cfg.ExpiryTimeout).UTC().Format(http.TimeFormat))
+			x.rc.Response.Header.SetBytesV("Expires", h.expiresAt(h.now().Add(h.cfg.ExpiryTimeout)))
 		}
 		x.set("ETag", v.etag.opaque) // the legacy spelling, kept: normalizing is off
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,7 +38,10 @@ var storageEvents = []string{
 }
 
 // codes is every status the handler emits; anything else is reported as "other".
-var codes = []int{200, 206, 304, 404, 405, 412, 416, 500, 503}
+var codes = [...]int{200, 206, 304, 404, 405, 412, 416, 500, 503}
+
+// backendLabels is every backend label value, in backendIndex order.
+var backendLabels = [...]string{labelNone, labelMountPoint, labelS3, labelOther}
 
 func backendLabel(class string) string {
 	switch class {
@@ -75,6 +79,46 @@ func codeClass(code int) string {
 	return strconv.Itoa(code/100) + "xx"
 }
 
+// codeIndex is code's index in codes, len(codes) for the "other" codes: one per codeLabel.
+func codeIndex(code int) int {
+	for i, c := range codes {
+		if c == code {
+			return i
+		}
+	}
+	return len(codes)
+}
+
+// classIndex is 1..5 for the codes 1xx..5xx, 0 for the rest: one per codeClass.
+func classIndex(code int) int {
+	if code < 100 || code > 599 {
+		return 0
+	}
+	return code / 100
+}
+
+// methodIndex is 0 for GET, 1 for HEAD and 2 for the rest: one per methodLabel.
+func methodIndex(m string) int {
+	switch m {
+	case http.MethodGet:
+		return 0
+	case http.MethodHead:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// backendIndex is label's index in backendLabels, or -1.
+func backendIndex(label string) int {
+	for i, l := range backendLabels {
+		if l == label {
+			return i
+		}
+	}
+	return -1
+}
+
 // metrics holds the handler's collectors. A nil *metrics records nothing.
 type metrics struct {
 	requests *prometheus.CounterVec
@@ -82,6 +126,29 @@ type metrics struct {
 	bytes    *prometheus.CounterVec
 	inFlight prometheus.Gauge
 	events   *prometheus.CounterVec
+
+	children children
+}
+
+// children holds the children of requests, duration and bytes that done records into, by
+// codeIndex, backendIndex, methodIndex and classIndex, so that a request costs no label
+// hashing. Each is resolved with WithLabelValues when first used: a series still appears
+// only once something was recorded in it.
+type children struct {
+	requests [len(codes) + 1][len(backendLabels)][3]atomic.Pointer[prometheus.Counter]
+	duration [6][len(backendLabels)]atomic.Pointer[prometheus.Observer]
+	bytes    [len(backendLabels)]atomic.Pointer[prometheus.Counter]
+}
+
+// child returns the metric in slot, storing what resolve returns on first use. Two first uses
+// at once may both resolve: a vector returns the same child for the same label values.
+func child[T any](slot *atomic.Pointer[T], resolve func() T) T {
+	if p := slot.Load(); p != nil {
+		return *p
+	}
+	v := resolve()
+	slot.Store(&v)
+	return v
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -142,11 +209,30 @@ func (m *metrics) done(code int, backend, method string, bytes int64, seconds fl
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(codeLabel(code), backend, methodLabel(method)).Inc()
-	m.duration.WithLabelValues(codeClass(code), backend).Observe(seconds)
-	if bytes > 0 {
-		m.bytes.WithLabelValues(backend).Add(float64(bytes))
+	if b := backendIndex(backend); b >= 0 {
+		m.record(code, b, method, bytes, seconds)
+	} else { // not a label this package sets: no cached children
+		m.requests.WithLabelValues(codeLabel(code), backend, methodLabel(method)).Inc()
+		m.duration.WithLabelValues(codeClass(code), backend).Observe(seconds)
+		if bytes > 0 {
+			m.bytes.WithLabelValues(backend).Add(float64(bytes))
+		}
 	}
 	// Last, so that in_flight 0 means every finished request is counted.
 	m.inFlight.Dec()
+}
+
+// record counts a finished request in the cached children for backendLabels[b].
+func (m *metrics) record(code, b int, method string, bytes int64, seconds float64) {
+	backend := backendLabels[b]
+	c := &m.children
+	child(&c.requests[codeIndex(code)][b][methodIndex(method)], func() prometheus.Counter {
+		return m.requests.WithLabelValues(codeLabel(code), backend, methodLabel(method))
+	}).Inc()
+	child(&c.duration[classIndex(code)][b], func() prometheus.Observer {
+		return m.duration.WithLabelValues(codeClass(code), backend)
+	}).Observe(seconds)
+	if bytes > 0 {
+		child(&c.bytes[b], func() prometheus.Counter { return m.bytes.WithLabelValues(backend) }).Add(float64(bytes))
+	}
 }
