@@ -44,6 +44,7 @@ type fastGet struct {
 	path, rawPath         string // the path up to the key, unescaped and as sent
 	rawQuery              string // the operation's query ("x-id=GetObject")
 	header                http.Header
+	values                int    // the number of values in header
 	region, service       string // the signing scope
 }
 
@@ -113,6 +114,7 @@ func newFastGet(ctx context.Context, client *awss3.Client, bucket string) (*fast
 			// the signature's, the credentials' and the request's own
 		default:
 			f.header[k] = v
+			f.values += len(v)
 		}
 	}
 	if f.header.Get("X-Amz-Content-Sha256") != emptySHA256 {
@@ -127,9 +129,14 @@ func (f *fastGet) request(ctx context.Context, key, rng string) (*http.Request, 
 	if err != nil {
 		return nil, err
 	}
+	// The values are copied (into one array) rather than shared with the template, so that
+	// nothing done to this request's headers can reach another request's.
 	h := make(http.Header, len(f.header)+5)
+	vals := make([]string, 0, f.values)
 	for k, v := range f.header {
-		h[k] = v
+		i := len(vals)
+		vals = append(vals, v...)
+		h[k] = vals[i:len(vals):len(vals)]
 	}
 	id, err := smithyrand.NewUUID(rand.Reader).GetUUID()
 	if err != nil {

@@ -242,3 +242,32 @@ func newAnswering(t *testing.T, answer func(w http.ResponseWriter)) string {
 	t.Cleanup(ts.Close)
 	return ts.URL
 }
+
+// TestFastGetHeadersNotShared: writing into one request's header values leaves the template,
+// and so every later request, as it was.
+func TestFastGetHeadersNotShared(t *testing.T) {
+	ctx := context.Background()
+	var hc captureClient
+	f, err := newFastGet(ctx, endpointClient(endpointCases[0], &hc, defaultTuning), endpointCases[0].bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.request(ctx, "var/x.jpg", "bytes=0-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range first.Header {
+		for i := range v {
+			v[i] = "overwritten"
+		}
+	}
+	second, err := f.request(ctx, "var/x.jpg", "bytes=0-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range second.Header {
+		if slices.Contains(v, "overwritten") {
+			t.Errorf("%s of a later request is %q: the values are shared with an earlier request", k, v)
+		}
+	}
+}
