@@ -153,6 +153,9 @@ type Config struct {
 
 	// MountPoint is the NFS root (CLUSTER_MOUNT_POINT_PATH): file = MountPoint + "/" + name.
 	MountPoint string
+	// OpenFileReuse is how long a mount-point file's descriptor may be reused for later
+	// requests of the same name (0: every request opens the file).
+	OpenFileReuse time.Duration
 	// DefaultBackend is the eZ backend class for names no PathBackends rule matches.
 	DefaultBackend string
 	// PathBackends are the dispatch rules in order (see Dispatch).

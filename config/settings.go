@@ -189,6 +189,7 @@ var table = withEnv([]setting{
 	secret(str("s3-secret-access-key", "", "storage", "S3 secret access key; SecretAccessKey", func(c *Config) *string { return &c.S3.SecretAccessKey })),
 	str("s3-secret-access-key-file", "", "storage", "file holding the S3 secret access key, read at start; replaces s3-secret-access-key", func(c *Config) *string { return &c.S3.SecretAccessKeyFile }),
 	str("s3-profile", "", "storage", "AWS shared config profile for the default credential chain", func(c *Config) *string { return &c.S3.Profile }),
+	duration("open-file-reuse", "1s", "storage", "reuse the descriptor of a mount-point file opened less than this long ago, after checking on each request that the name still leads to the same inode with the same size, mtime and ctime (0 = open the file for every request)", func(c *Config) *time.Duration { return &c.OpenFileReuse }),
 	duration("s3-first-byte-timeout", "10s", "storage", "maximum wait for S3 response headers, and for each read of an S3 body being served", func(c *Config) *time.Duration { return &c.S3.FirstByteTimeout }),
 
 	// Serving.

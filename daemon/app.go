@@ -235,6 +235,7 @@ func (a *App) openStorage(ctx context.Context) ([]ops.Check, error) {
 			if err != nil {
 				return nil, fmt.Errorf("mount point: %w", err)
 			}
+			mp.ReuseOpenFiles(cfg.OpenFileReuse)
 			a.onClose(func(context.Context) error { return mp.Close() })
 			a.backends[class] = mp
 			checks = append(checks, ops.Check{Name: "mountpoint", Critical: true, Probe: mp.Ping})

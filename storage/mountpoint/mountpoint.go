@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -58,6 +59,9 @@ type MountPoint struct {
 	pinging atomic.Bool
 	// checkFn is the health check Ping runs (m.check; replaced in tests).
 	checkFn func() error
+
+	// files keeps descriptors of served files for reuse (nil: every Open opens).
+	files *fileCache
 }
 
 // Compile-time checks that MountPoint is a backend and a writer.
@@ -98,6 +102,18 @@ func New(root string) (*MountPoint, error) {
 	return m, nil
 }
 
+// ReuseOpenFiles makes Open reuse the descriptor of a file opened less than maxAge ago, once
+// the object holding it is closed, as long as the name still leads to the same file (same
+// inode, device, size, mtime and ctime: checked with one fstatat per Open). Up to MaxIdleFiles
+// descriptors wait between requests; those not reused within maxAge are closed. maxAge <= 0
+// leaves every Open opening the file. Call it once, before serving; Close releases the
+// descriptors.
+func (m *MountPoint) ReuseOpenFiles(maxAge time.Duration) {
+	if maxAge > 0 && m.files == nil {
+		m.files = newFileCache(maxAge)
+	}
+}
+
 // Root returns the absolute path of the root directory given to New.
 func (m *MountPoint) Root() string { return m.root }
 
@@ -106,6 +122,9 @@ func (m *MountPoint) Root() string { return m.root }
 // Open, Put or Ping (shut the server down first).
 func (m *MountPoint) Close() error {
 	m.closeOnce.Do(func() {
+		if m.files != nil {
+			m.files.close()
+		}
 		if err := unix.Close(m.rootFD); err != nil {
 			m.closeErr = fmt.Errorf("mountpoint: close root %q: %w", m.root, err)
 		}
@@ -124,6 +143,9 @@ func (m *MountPoint) Open(ctx context.Context, name string) (storage.Object, err
 	}
 	if err := dfs.CheckName(name); err != nil {
 		return nil, fmt.Errorf("mountpoint: open %q: %w: %w", name, storage.ErrNotExist, err)
+	}
+	if obj := m.reuse(name); obj != nil {
+		return obj, nil
 	}
 	fd, err := m.openBeneath(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -146,7 +168,29 @@ func (m *MountPoint) Open(ctx context.Context, name string) (storage.Object, err
 		unix.Close(fd)
 		return nil, fmt.Errorf("mountpoint: fcntl %q: %w", name, classify(err))
 	}
-	return &object{f: os.NewFile(uintptr(fd), name), size: st.Size, atStart: true}, nil
+	o := &object{f: os.NewFile(uintptr(fd), name), size: st.Size, atStart: true}
+	if m.files != nil {
+		o.files, o.name, o.st, o.opened = m.files, name, st, m.files.now()
+	}
+	return o, nil
+}
+
+// reuse returns an object over an idle descriptor of name whose file is still the one the name
+// leads to, or nil (no cache, nothing idle, or the file changed or is gone).
+func (m *MountPoint) reuse(name string) *object {
+	if m.files == nil || m.rootFD < 0 {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(m.rootFD, name, &st, 0); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		m.files.take(name, nil) // whatever was kept for name is not that file any more
+		return nil
+	}
+	f, opened, ok := m.files.take(name, &st)
+	if !ok {
+		return nil
+	}
+	return &object{f: f, size: st.Size, files: m.files, name: name, st: st, opened: opened}
 }
 
 // openBeneath opens path relative to the root without ever leaving it.
@@ -331,6 +375,13 @@ type object struct {
 	// atStart is true until the first Range: the file offset is then known to be 0, and a
 	// Range from offset 0 needs no lseek.
 	atStart bool
+
+	// files, when set, takes the descriptor back at Close for the next Open of name; st and
+	// opened describe the file as it was opened.
+	files  *fileCache
+	name   string
+	st     unix.Stat_t
+	opened time.Time
 }
 
 // Size returns the file's size when it was opened.
@@ -371,6 +422,12 @@ func (o *object) Close() error {
 		return nil
 	}
 	o.closed = true
+	if o.files != nil {
+		if err := o.files.put(o.name, o.f, o.st, o.opened); err != nil {
+			return fmt.Errorf("mountpoint: close %q: %w", o.f.Name(), err)
+		}
+		return nil
+	}
 	if err := o.f.Close(); err != nil {
 		return fmt.Errorf("mountpoint: close %q: %w", o.f.Name(), err)
 	}
