@@ -220,7 +220,8 @@ func TestReuseReleases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.files.put("var/a.txt", f, statOf(t, f), *now)
+		st := statOf(t, f)
+		m.files.put("var/a.txt", f, idOfStat(&st), *now)
 		if i == MaxIdleFiles+9 {
 			if _, err := f.Stat(); !errors.Is(err, os.ErrClosed) {
 				t.Errorf("a descriptor beyond MaxIdleFiles was kept")

@@ -104,7 +104,7 @@ func New(root string) (*MountPoint, error) {
 
 // ReuseOpenFiles makes Open reuse the descriptor of a file opened less than maxAge ago, once
 // the object holding it is closed, as long as the name still leads to the same file (same
-// inode, device, size, mtime and ctime: checked with one fstatat per Open). Up to MaxIdleFiles
+// inode, device, size, mtime and ctime: checked with one statx per Open). Up to MaxIdleFiles
 // descriptors wait between requests; those not reused within maxAge are closed. maxAge <= 0
 // leaves every Open opening the file. Call it once, before serving; Close releases the
 // descriptors.
@@ -170,7 +170,7 @@ func (m *MountPoint) Open(ctx context.Context, name string) (storage.Object, err
 	}
 	o := &object{f: os.NewFile(uintptr(fd), name), size: st.Size, atStart: true}
 	if m.files != nil {
-		o.files, o.name, o.st, o.opened = m.files, name, st, m.files.now()
+		o.files, o.name, o.id, o.opened = m.files, name, idOfStat(&st), m.files.now()
 	}
 	return o, nil
 }
@@ -181,16 +181,19 @@ func (m *MountPoint) reuse(name string) *object {
 	if m.files == nil || m.rootFD < 0 {
 		return nil
 	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(m.rootFD, name, &st, 0); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	var st unix.Statx_t
+	const want = unix.STATX_TYPE | unix.STATX_INO | unix.STATX_SIZE | unix.STATX_MTIME | unix.STATX_CTIME
+	if err := unix.Statx(m.rootFD, name, unix.AT_STATX_FORCE_SYNC, want, &st); err != nil ||
+		st.Mask&want != want || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		m.files.take(name, nil) // whatever was kept for name is not that file any more
 		return nil
 	}
-	f, opened, ok := m.files.take(name, &st)
+	id := idOfStatx(&st)
+	f, opened, ok := m.files.take(name, &id)
 	if !ok {
 		return nil
 	}
-	return &object{f: f, size: st.Size, files: m.files, name: name, st: st, opened: opened}
+	return &object{f: f, size: id.size, files: m.files, name: name, id: id, opened: opened}
 }
 
 // openBeneath opens path relative to the root without ever leaving it.
@@ -376,11 +379,11 @@ type object struct {
 	// Range from offset 0 needs no lseek.
 	atStart bool
 
-	// files, when set, takes the descriptor back at Close for the next Open of name; st and
+	// files, when set, takes the descriptor back at Close for the next Open of name; id and
 	// opened describe the file as it was opened.
 	files  *fileCache
 	name   string
-	st     unix.Stat_t
+	id     fileID
 	opened time.Time
 }
 
@@ -423,7 +426,7 @@ func (o *object) Close() error {
 	}
 	o.closed = true
 	if o.files != nil {
-		if err := o.files.put(o.name, o.f, o.st, o.opened); err != nil {
+		if err := o.files.put(o.name, o.f, o.id, o.opened); err != nil {
 			return fmt.Errorf("mountpoint: close %q: %w", o.f.Name(), err)
 		}
 		return nil
