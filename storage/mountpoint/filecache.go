@@ -32,8 +32,9 @@ const MaxIdleFiles = 1024
 // per-name list. Descriptors not reused within maxAge are closed by a sweep every maxAge, so a
 // deleted file's space is given back.
 type fileCache struct {
-	maxAge time.Duration
-	now    func() time.Time
+	maxAge  time.Duration
+	maxIdle int // MaxIdleFiles; smaller in tests
+	now     func() time.Time
 
 	mu    sync.Mutex
 	idle  map[string][]idleFile // by name, most recently returned last
@@ -71,7 +72,7 @@ func idOfStatx(st *unix.Statx_t) fileID {
 
 // newFileCache starts a cache reusing descriptors for maxAge, with its sweep.
 func newFileCache(maxAge time.Duration) *fileCache {
-	c := &fileCache{maxAge: maxAge, now: time.Now, idle: map[string][]idleFile{},
+	c := &fileCache{maxAge: maxAge, maxIdle: MaxIdleFiles, now: time.Now, idle: map[string][]idleFile{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go c.sweepEvery(maxAge)
 	return c
@@ -112,7 +113,7 @@ func (c *fileCache) take(name string, id *fileID) (*os.File, time.Time, bool) {
 // too old to be reused or the cache is full.
 func (c *fileCache) put(name string, f *os.File, id fileID, opened time.Time) error {
 	c.mu.Lock()
-	if c.count < MaxIdleFiles && c.now().Sub(opened) < c.maxAge && c.idle != nil {
+	if c.count < c.maxIdle && c.now().Sub(opened) < c.maxAge && c.idle != nil {
 		c.idle[name] = append(c.idle[name], idleFile{f: f, id: id, opened: opened})
 		c.count++
 		c.mu.Unlock()
