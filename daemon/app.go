@@ -236,6 +236,13 @@ func (a *App) openStorage(ctx context.Context) ([]ops.Check, error) {
 				return nil, fmt.Errorf("mount point: %w", err)
 			}
 			mp.ReuseOpenFiles(cfg.OpenFileReuse)
+			if reg := a.registerer(); reg != nil {
+				for _, c := range mp.Collectors() {
+					if err := reg.Register(c); err != nil {
+						return nil, fmt.Errorf("mount point metrics: %w", err)
+					}
+				}
+			}
 			a.onClose(func(context.Context) error { return mp.Close() })
 			a.backends[class] = mp
 			checks = append(checks, ops.Check{Name: "mountpoint", Critical: true, Probe: mp.Ping})

@@ -7,10 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
 
 	"github.com/ezdfsd/ezdfsd/storage"
@@ -248,4 +251,34 @@ func statOf(t *testing.T, f *os.File) unix.Stat_t {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// TestReuseMetrics: the collectors count new and reused descriptors and the idle ones.
+func TestReuseMetrics(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "var/a.txt"), []byte("a"))
+	m, _ := reusing(t, root, false)
+	reg := prometheus.NewPedanticRegistry()
+	for _, c := range m.Collectors() {
+		if err := reg.Register(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if _, _, err := read(t, m, "var/a.txt"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `
+# HELP ezdfsd_mountpoint_files_total Files the mount point opened for requests, by descriptor: opened anew, or reused (open-file-reuse).
+# TYPE ezdfsd_mountpoint_files_total counter
+ezdfsd_mountpoint_files_total{descriptor="opened"} 1
+ezdfsd_mountpoint_files_total{descriptor="reused"} 2
+# HELP ezdfsd_mountpoint_idle_descriptors Descriptors of served files kept open for the next request of the same name (open-file-reuse).
+# TYPE ezdfsd_mountpoint_idle_descriptors gauge
+ezdfsd_mountpoint_idle_descriptors 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
 }

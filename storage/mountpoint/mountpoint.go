@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/ezdfsd/ezdfsd/dfs"
@@ -62,6 +63,9 @@ type MountPoint struct {
 
 	// files keeps descriptors of served files for reuse (nil: every Open opens).
 	files *fileCache
+	// opened and reused count the objects Open returned over a new descriptor and over a kept
+	// one.
+	opened, reused atomic.Uint64
 }
 
 // Compile-time checks that MountPoint is a backend and a writer.
@@ -114,6 +118,28 @@ func (m *MountPoint) ReuseOpenFiles(maxAge time.Duration) {
 	}
 }
 
+// Collectors returns the mount point's metrics, for the caller to register:
+// ezdfsd_mountpoint_files_total{descriptor="opened"|"reused"} (objects Open returned over a new
+// descriptor or over a kept one) and ezdfsd_mountpoint_idle_descriptors (descriptors kept
+// between requests).
+func (m *MountPoint) Collectors() []prometheus.Collector {
+	const name, help = "ezdfsd_mountpoint_files_total", "Files the mount point opened for requests, by descriptor: opened anew, or reused (open-file-reuse)."
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"descriptor": "opened"}},
+			func() float64 { return float64(m.opened.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"descriptor": "reused"}},
+			func() float64 { return float64(m.reused.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ezdfsd_mountpoint_idle_descriptors",
+			Help: "Descriptors of served files kept open for the next request of the same name (open-file-reuse)."},
+			func() float64 {
+				if m.files == nil {
+					return 0
+				}
+				return float64(m.files.idleCount())
+			}),
+	}
+}
+
 // Root returns the absolute path of the root directory given to New.
 func (m *MountPoint) Root() string { return m.root }
 
@@ -145,6 +171,7 @@ func (m *MountPoint) Open(ctx context.Context, name string) (storage.Object, err
 		return nil, fmt.Errorf("mountpoint: open %q: %w: %w", name, storage.ErrNotExist, err)
 	}
 	if obj := m.reuse(name); obj != nil {
+		m.reused.Add(1)
 		return obj, nil
 	}
 	fd, err := m.openBeneath(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
@@ -168,6 +195,7 @@ func (m *MountPoint) Open(ctx context.Context, name string) (storage.Object, err
 		unix.Close(fd)
 		return nil, fmt.Errorf("mountpoint: fcntl %q: %w", name, classify(err))
 	}
+	m.opened.Add(1)
 	o := &object{f: os.NewFile(uintptr(fd), name), size: st.Size, atStart: true}
 	if m.files != nil {
 		o.files, o.name, o.id, o.opened = m.files, name, idOfStat(&st), m.files.now()
