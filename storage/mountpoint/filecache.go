@@ -109,6 +109,13 @@ func (c *fileCache) take(name string, id *fileID) (*os.File, time.Time, bool) {
 	return nil, time.Time{}, false
 }
 
+// has reports whether a descriptor of name is waiting.
+func (c *fileCache) has(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.idle[name]) > 0
+}
+
 // put keeps f (opened at opened, as id) for the next request of name, or closes it when it is
 // too old to be reused or the cache is full.
 func (c *fileCache) put(name string, f *os.File, id fileID, opened time.Time) error {

@@ -206,8 +206,8 @@ func (m *MountPoint) Open(ctx context.Context, name string) (storage.Object, err
 // reuse returns an object over an idle descriptor of name whose file is still the one the name
 // leads to, or nil (no cache, nothing idle, or the file changed or is gone).
 func (m *MountPoint) reuse(name string) *object {
-	if m.files == nil || m.rootFD < 0 {
-		return nil
+	if m.files == nil || m.rootFD < 0 || !m.files.has(name) {
+		return nil // a name with nothing kept costs no statx: it is opened anyway
 	}
 	var st unix.Statx_t
 	const want = unix.STATX_TYPE | unix.STATX_INO | unix.STATX_SIZE | unix.STATX_MTIME | unix.STATX_CTIME
@@ -453,13 +453,13 @@ func (o *object) Close() error {
 		return nil
 	}
 	o.closed = true
+	var err error
 	if o.files != nil {
-		if err := o.files.put(o.name, o.f, o.id, o.opened); err != nil {
-			return fmt.Errorf("mountpoint: close %q: %w", o.f.Name(), err)
-		}
-		return nil
+		err = o.files.put(o.name, o.f, o.id, o.opened) // kept, or closed when it cannot be
+	} else {
+		err = o.f.Close()
 	}
-	if err := o.f.Close(); err != nil {
+	if err != nil {
 		return fmt.Errorf("mountpoint: close %q: %w", o.f.Name(), err)
 	}
 	return nil
