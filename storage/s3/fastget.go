@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,6 +30,13 @@ import (
 // backoff, retry quota and clock-skew correction) and maps the error exactly as if it had sent
 // the request, so retries and errors stay the SDK's.
 //
+// Clock skew: the SDK signs with the local clock plus the skew it measured from the Date of the
+// server's last answer. The fast path keeps its own measure, taken the same way from every
+// answer it hands to the SDK: from the 403 RequestTimeTooSkewed that a clock more than 15
+// minutes off brings, and from the next error answer once the clock is right again. Without it,
+// a node with a wrong clock would sign every first attempt wrong, and the SDK, seeing the
+// skew it already knows, would not retry: every GetObject after the first would fail.
+//
 // The template comes from probe: one GetObject through the client with a capturing HTTP
 // client, so the URL (endpoint rules, path or virtual-hosted style, key escaping), the
 // constant headers and the signing scope are whatever the SDK resolves for this client.
@@ -46,6 +54,9 @@ type fastGet struct {
 	header                http.Header
 	values                int    // the number of values in header
 	region, service       string // the signing scope
+
+	correctSkew bool         // the client's DisableClockSkewCorrection is off
+	skew        atomic.Int64 // nanoseconds to add to the local clock when signing
 }
 
 // probeKey is the key of the template request: characters that the SDK escapes and some it
@@ -86,7 +97,8 @@ func newFastGet(ctx context.Context, client *awss3.Client, bucket string) (*fast
 	}
 	r := capture.req
 	f := &fastGet{http: opts.HTTPClient, signer: opts.HTTPSignerV4, creds: opts.Credentials, retryer: retryer,
-		scheme: r.URL.Scheme, host: r.URL.Host, reqHost: r.Host, rawQuery: r.URL.RawQuery, header: http.Header{}}
+		scheme: r.URL.Scheme, host: r.URL.Host, reqHost: r.Host, rawQuery: r.URL.RawQuery, header: http.Header{},
+		correctSkew: !opts.DisableClockSkewCorrection}
 	if r.Method != http.MethodGet || r.URL.Opaque != "" || r.URL.User != nil || r.URL.Fragment != "" {
 		return nil, fmt.Errorf("unexpected template request %s %s", r.Method, r.URL)
 	}
@@ -152,10 +164,30 @@ func (f *fastGet) request(ctx context.Context, key, rng string) (*http.Request, 
 		Header: h,
 		Host:   f.reqHost,
 	}).WithContext(ctx)
-	if err := f.signer.SignHTTP(ctx, creds, r, emptySHA256, f.service, f.region, time.Now().UTC()); err != nil {
+	signAt := time.Now().Add(time.Duration(f.skew.Load())).UTC()
+	if err := f.signer.SignHTTP(ctx, creds, r, emptySHA256, f.service, f.region, signAt); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// maxTrustedRoundTrip is the SDK's bound on a round trip whose answer's Date it trusts as a
+// measure of the clock skew.
+const maxTrustedRoundTrip = 15 * time.Minute
+
+// learnSkew takes the clock skew from the Date of resp, an answer to a request sent at sentAt and
+// received at receivedAt, by the SDK's rule: the server's time minus the time the answer came,
+// unless the answer has no Date, came from a cache (Age) or took longer than
+// maxTrustedRoundTrip.
+func (f *fastGet) learnSkew(resp *http.Response, sentAt, receivedAt time.Time) {
+	if !f.correctSkew || resp.Header.Get("Age") != "" || receivedAt.Sub(sentAt) > maxTrustedRoundTrip {
+		return
+	}
+	serverTime, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return
+	}
+	f.skew.Store(int64(serverTime.Sub(receivedAt)))
 }
 
 // getAnswer is what Range needs of a successful GetObject.
@@ -177,6 +209,7 @@ func (s *S3) getObject(ctx context.Context, key, rng string) (getAnswer, error) 
 		// Credentials or signing failed: the SDK meets the same failure and reports it its way.
 		return s.sdkGetObject(ctx, key, rng)
 	}
+	sentAt := time.Now()
 	resp, err := f.http.Do(req)
 	if err == nil && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) {
 		// The SDK's first attempt returns its attempt token with no error: a success refills
@@ -189,6 +222,9 @@ func (s *S3) getObject(ctx context.Context, key, rng string) (getAnswer, error) 
 			a.contentLength = aws.Int64(resp.ContentLength)
 		}
 		return a, nil
+	}
+	if err == nil {
+		f.learnSkew(resp, sentAt, time.Now())
 	}
 	replay := &replayFirst{resp: resp, err: err}
 	a, sdkErr := s.sdkGetObject(ctx, key, rng, func(o *awss3.Options) {

@@ -271,3 +271,50 @@ func TestFastGetHeadersNotShared(t *testing.T) {
 		}
 	}
 }
+
+// TestFastGetClockSkew: with the local clock an hour off the server's, the first GetObject is
+// refused as RequestTimeTooSkewed and served by the SDK's corrected retry; the fast path then
+// signs with the skew it measured, so later GetObjects are one request each. When the clocks
+// agree again, one refusal brings the fast path (and the SDK) back to no correction.
+func TestFastGetClockSkew(t *testing.T) {
+	data := storagetest.Data(11, 10)
+	var serverOffset atomic.Int64 // the server's clock minus the local one
+	var requests atomic.Int32
+	s, _ := scripted(t, func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		now := time.Now().Add(time.Duration(serverOffset.Load()))
+		w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
+		signed, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+		if err != nil || now.Sub(signed).Abs() > 15*time.Minute {
+			s3Error(w, http.StatusForbidden, "RequestTimeTooSkewed")
+			return
+		}
+		w.Header().Set("Content-Range", "bytes 0-9/10")
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(data)
+	}, Config{})
+	if s.fast == nil {
+		t.Fatal("New built no fast path for a path-style endpoint")
+	}
+	sent := &countingClient{next: s.fast.http}
+	s.fast.http = sent
+	read := func(step string, wantRequests, wantFast int32) {
+		t.Helper()
+		requests.Store(0)
+		sent.n.Store(0)
+		got, err := storagetest.ReadRange(context.Background(), s, "var/x.jpg", 0, 10)
+		if err != nil || string(got) != string(data) {
+			t.Fatalf("%s: read %q, %v", step, got, err)
+		}
+		if n, f := requests.Load(), sent.n.Load(); n != wantRequests || f != wantFast {
+			t.Errorf("%s: %d requests, %d of them by the fast path; want %d and %d", step, n, f, wantRequests, wantFast)
+		}
+	}
+	serverOffset.Store(int64(time.Hour))
+	read("first read, clock an hour behind", 2, 1)
+	read("second read, skew known", 1, 1)
+	read("third read, skew known", 1, 1)
+	serverOffset.Store(0)
+	read("first read after the clocks agree", 2, 1)
+	read("second read after the clocks agree", 1, 1)
+}
