@@ -350,6 +350,41 @@ func TestBadCommandLines(t *testing.T) {
 	}
 }
 
+// TestMaintenanceStoppedByAnError: when the database cannot be read, fsck, purge and migrate
+// exit 2, print the error, and their summary says the run stopped; fsck used to end its
+// summary with "clean", and migrate's dry run with "nothing copied", as if all had been seen.
+func TestMaintenanceStoppedByAnError(t *testing.T) {
+	down := []string{"--mysql-dsn", "u:p@tcp(127.0.0.1:1)/ezp", "--mount-point", t.TempDir()}
+	cases := []struct {
+		args []string
+		want string // the summary's last line starts so
+	}{
+		{[]string{"fsck"}, "ezdfsd fsck: stopped by an error with 0 finding(s)"},
+		{[]string{"purge"}, "ezdfsd purge: stopped by an error: removed 0 rows"},
+		{[]string{"purge", "--dry-run"}, "ezdfsd purge: stopped by an error: dry run: would remove 0 rows"},
+		{[]string{"migrate"}, "ezdfsd migrate: stopped by an error: copied 0 files"},
+		{[]string{"migrate", "--dry-run"}, "ezdfsd migrate: stopped by an error: dry run: 0 rows"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, out, errOut := runCmd(t, nil, append(c.args, down...)...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if !strings.Contains(errOut, "connection refused") {
+				t.Errorf("stderr %q does not give the database error", errOut)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if last := lines[len(lines)-1]; !strings.HasPrefix(last, c.want) {
+				t.Errorf("summary ends %q, want it to start %q\n%s", last, c.want, out)
+			}
+			if strings.Contains(out, "clean") {
+				t.Errorf("summary says clean after an error:\n%s", out)
+			}
+		})
+	}
+}
+
 // TestLogLevelAcceptedByConfigIsUsed: a level the log-level setting accepts (slog's syntax,
 // e.g. "info+2") reaches the logger as is; it used to be printed and parsed a second time by
 // ops, which refused it after config had said yes.

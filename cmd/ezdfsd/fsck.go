@@ -149,11 +149,10 @@ func runFsck(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 		if asJSON {
 			out = stderr
 		}
-		writeFsckSummary(out, rep, sum)
+		writeFsckSummary(out, rep, sum, err)
 		code := 0
 		switch {
 		case errors.Is(err, context.Canceled):
-			fmt.Fprintln(out, "ezdfsd fsck: interrupted; the figures above cover what was checked")
 			code = 2
 		case err != nil:
 			fmt.Fprintf(stderr, "ezdfsd fsck: %v\n", err)
@@ -204,8 +203,9 @@ func findingLine(fd maint.Finding) string {
 	return b.String()
 }
 
-// writeFsckSummary prints counts and bytes per finding, table and backend.
-func writeFsckSummary(w io.Writer, rep maint.FsckReport, sum map[[3]string][2]int64) {
+// writeFsckSummary prints counts and bytes per finding, table and backend, and a last line
+// that says clean only when the run checked everything (err, the run's error, is nil).
+func writeFsckSummary(w io.Writer, rep maint.FsckReport, sum map[[3]string][2]int64, err error) {
 	fmt.Fprintf(w, "ezdfsd fsck: checked %d rows, %d files, %d objects in %s\n",
 		rep.Rows, rep.Files, rep.Objects, rep.Duration.Round(time.Millisecond))
 	keys := make([][3]string, 0, len(sum))
@@ -226,9 +226,15 @@ func writeFsckSummary(w io.Writer, rep maint.FsckReport, sum map[[3]string][2]in
 	if rep.Repaired > 0 || rep.RepairFailed > 0 {
 		fmt.Fprintf(w, "ezdfsd fsck: repaired %d, repair failed %d\n", rep.Repaired, rep.RepairFailed)
 	}
-	if n := rep.Total(); n == 0 {
+	n := rep.Total()
+	switch {
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintf(w, "ezdfsd fsck: interrupted with %d finding(s); the figures above cover what was checked\n", n)
+	case err != nil:
+		fmt.Fprintf(w, "ezdfsd fsck: stopped by an error with %d finding(s); the figures above cover what was checked\n", n)
+	case n == 0:
 		fmt.Fprintln(w, "ezdfsd fsck: clean")
-	} else {
+	default:
 		fmt.Fprintf(w, "ezdfsd fsck: %d finding(s)\n", n)
 	}
 }

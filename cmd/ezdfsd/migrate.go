@@ -191,18 +191,19 @@ func runMigrate(ctx context.Context, args, environ []string, stdout, stderr io.W
 		if rep.Failed() {
 			code = 1
 		}
-		if err != nil && !errors.Is(err, context.Canceled) {
-			fmt.Fprintf(stderr, "ezdfsd migrate: %v\n", err)
-			code = 2
-		}
+		failed := err != nil && !errors.Is(err, context.Canceled)
 		if asJSON {
 			enc := json.NewEncoder(stdout)
 			if werr := enc.Encode(rep); werr != nil {
 				fmt.Fprintf(stderr, "ezdfsd migrate: %v\n", werr)
 			}
-			return code
+		} else {
+			writeMigrateSummary(stdout, rep, failed)
 		}
-		writeMigrateSummary(stdout, rep)
+		if failed {
+			fmt.Fprintf(stderr, "ezdfsd migrate: %v\n", err)
+			code = 2
+		}
 		return code
 	})
 }
@@ -219,8 +220,9 @@ func migrateUses(source migrate.Backend, env *daemon.Migrate) (string, bool) {
 	return "", false
 }
 
-// writeMigrateSummary prints the pairs and the final line.
-func writeMigrateSummary(w io.Writer, rep migrate.Report) {
+// writeMigrateSummary prints the pairs and the final line; failed says the run was stopped by
+// an error (printed after it).
+func writeMigrateSummary(w io.Writer, rep migrate.Report, failed bool) {
 	for _, p := range rep.Pairs {
 		note := ""
 		if p.From == p.To {
@@ -229,13 +231,16 @@ func writeMigrateSummary(w io.Writer, rep migrate.Report) {
 		fmt.Fprintf(w, "  %-5s -> %-5s %8d files %15d bytes%s\n", p.From, p.To, p.Files, p.Bytes, note)
 	}
 	secs := time.Duration(rep.Seconds * float64(time.Second)).Round(time.Millisecond)
-	if rep.DryRun {
-		fmt.Fprintf(w, "ezdfsd migrate: dry run: %d rows in %s; nothing copied\n", rep.Rows, secs)
-		return
-	}
 	prefix := "ezdfsd migrate: "
-	if rep.Interrupted {
+	switch {
+	case failed:
+		prefix += "stopped by an error: "
+	case rep.Interrupted:
 		prefix += "interrupted: "
+	}
+	if rep.DryRun {
+		fmt.Fprintf(w, "%sdry run: %d rows in %s; nothing copied\n", prefix, rep.Rows, secs)
+		return
 	}
 	fmt.Fprintf(w, "%scopied %d files (%d bytes), %d already in the target and verified, %d already on their backend; "+
 		"%d copied again, %d mismatches, %d failed", prefix, rep.FilesCopied, rep.BytesCopied, rep.FilesSkipped,

@@ -109,7 +109,7 @@ func runPurge(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 			fmt.Fprintf(stdout, "ezdfsd purge: interrupted: %s %s\n", verb, rep)
 			code = 1
 		case err != nil:
-			fmt.Fprintf(stdout, "ezdfsd purge: %s %s\n", verb, rep)
+			fmt.Fprintf(stdout, "ezdfsd purge: stopped by an error: %s %s\n", verb, rep)
 			fmt.Fprintf(stderr, "ezdfsd purge: %v\n", err)
 			code = 2
 		default:
