@@ -102,15 +102,9 @@ func TestFastGetTakesSuccesses(t *testing.T) {
 			s3Error(w, 500, "InternalError")
 			return
 		}
-		w.Header().Set("Content-Range", "bytes 0-9/10")
-		w.WriteHeader(http.StatusPartialContent)
-		w.Write(data)
+		answerTen(w, data)
 	}, Config{})
-	if s.fast == nil {
-		t.Fatal("New built no fast path for a path-style endpoint")
-	}
-	sent := &countingClient{next: s.fast.http}
-	s.fast.http = sent
+	sent := countFast(t, s)
 	read := func() {
 		t.Helper()
 		got, err := storagetest.ReadRange(context.Background(), s, "var/x.jpg", 0, 10)
@@ -127,6 +121,24 @@ func TestFastGetTakesSuccesses(t *testing.T) {
 	if n := sent.n.Load(); n != 2 {
 		t.Errorf("the fast path sent %d requests, want 2 (the first attempt of each GetObject)", n)
 	}
+}
+
+// answerTen answers a ranged GET of the 10-byte data with 206.
+func answerTen(w http.ResponseWriter, data []byte) {
+	w.Header().Set("Content-Range", "bytes 0-9/10")
+	w.WriteHeader(http.StatusPartialContent)
+	w.Write(data)
+}
+
+// countFast makes the fast path of s send through a countingClient, and returns it.
+func countFast(t *testing.T, s *S3) *countingClient {
+	t.Helper()
+	if s.fast == nil {
+		t.Fatal("New built no fast path for a path-style endpoint")
+	}
+	sent := &countingClient{next: s.fast.http}
+	s.fast.http = sent
+	return sent
 }
 
 // countingClient counts the requests it passes on.
@@ -289,15 +301,9 @@ func TestFastGetClockSkew(t *testing.T) {
 			s3Error(w, http.StatusForbidden, "RequestTimeTooSkewed")
 			return
 		}
-		w.Header().Set("Content-Range", "bytes 0-9/10")
-		w.WriteHeader(http.StatusPartialContent)
-		w.Write(data)
+		answerTen(w, data)
 	}, Config{})
-	if s.fast == nil {
-		t.Fatal("New built no fast path for a path-style endpoint")
-	}
-	sent := &countingClient{next: s.fast.http}
-	s.fast.http = sent
+	sent := countFast(t, s)
 	read := func(step string, wantRequests, wantFast int32) {
 		t.Helper()
 		requests.Store(0)
