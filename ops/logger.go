@@ -95,6 +95,16 @@ var (
 	keyValue = regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret[_-]?key|secret|token)\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,"']+)`)
 )
 
+// mysqlUsingPassword hides, while the patterns run, the ':' of MySQL's own wording in "Access
+// denied for user 'ezp'@'10.0.0.5' (using password: YES)", which says whether a password was
+// sent, not which; keepUsingPassword puts it back. Only these two exact phrases are kept.
+var (
+	mysqlUsingPassword = strings.NewReplacer("(using password: YES)", "(using password\x00 YES)",
+		"(using password: NO)", "(using password\x00 NO)")
+	keepUsingPassword = strings.NewReplacer("(using password\x00 YES)", "(using password: YES)",
+		"(using password\x00 NO)", "(using password: NO)")
+)
+
 // mayHoldSecret is a cheap pre-filter so ordinary log values skip the regexps.
 func mayHoldSecret(s string) bool {
 	return strings.ContainsAny(s, "@=:")
@@ -105,13 +115,21 @@ func mayHoldSecret(s string) bool {
 // MySQL DSN "user:pass@tcp(" (or "@unix(", "@/") becomes "user:***@tcp(", and
 // "password=value" (also passwd, pwd, secret, secret_key, token; '=' or ':';
 // quoted values included) becomes "password=***". User names, hosts and the
-// rest of the string are kept. Text without such patterns is returned as is.
+// rest of the string are kept, and so is MySQL's "(using password: YES)". Text without such
+// patterns is returned as is.
 func Redact(s string) string {
 	if !mayHoldSecret(s) {
 		return s
 	}
+	kept := strings.Contains(s, "(using password: ")
+	if kept {
+		s = mysqlUsingPassword.Replace(s)
+	}
 	s = urlUserinfo.ReplaceAllString(s, "$1:***@")
 	s = mysqlDSN.ReplaceAllString(s, "$1$2:***@$3")
 	s = keyValue.ReplaceAllString(s, "$1***")
+	if kept {
+		s = keepUsingPassword.Replace(s)
+	}
 	return s
 }

@@ -29,6 +29,13 @@ func TestRedact(t *testing.T) {
 		{"address only", "listening on 127.0.0.1:8081", "listening on 127.0.0.1:8081"},
 		{"image name with colon and at", "/var/site/storage/images/foo:bar@2x.png", "/var/site/storage/images/foo:bar@2x.png"},
 		{"empty", "", ""},
+		{"mysql access denied", "Error 1045 (28000): Access denied for user 'ezp'@'127.0.0.1' (using password: YES)",
+			"Error 1045 (28000): Access denied for user 'ezp'@'127.0.0.1' (using password: YES)"},
+		{"mysql access denied, no password", "Access denied for user 'ezp'@'h' (using password: NO)",
+			"Access denied for user 'ezp'@'h' (using password: NO)"},
+		{"password YES) elsewhere", "password: YES) pwd: NO)", "password: *** pwd: ***"},
+		{"access denied beside a dsn", "ezp:pw@tcp(db)/ezp: Access denied (using password: YES)",
+			"ezp:***@tcp(db)/ezp: Access denied (using password: YES)"},
 		{"already redacted", "ezp:***@tcp(h)/d password=***", "ezp:***@tcp(h)/d password=***"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
