@@ -19,7 +19,7 @@ const MaxIdleFiles = 1024
 //
 // A descriptor is reused only while the name still leads to the same file: statx of the name
 // (from the root descriptor) must report the inode, device, size, mtime and ctime recorded when
-// it was opened, so a file replaced (eZ writes a new file and renames it over the old one),
+// it was opened, and at least one link, so a file replaced (eZ writes a new file and renames it over the old one),
 // rewritten, truncated or deleted is opened afresh. statx is asked with AT_STATX_FORCE_SYNC,
 // which makes NFS fetch the attributes from the server instead of its attribute cache (a file
 // deleted or replaced by another node then answers ESTALE or new attributes); local file
@@ -30,7 +30,7 @@ const MaxIdleFiles = 1024
 //
 // Each descriptor serves one request at a time (sendfile moves its offset); idle ones wait in a
 // per-name list. Descriptors not reused within maxAge are closed by a sweep every maxAge, so a
-// deleted file's space is given back.
+// deleted file's space is given back within twice maxAge.
 type fileCache struct {
 	maxAge  time.Duration
 	maxIdle int // MaxIdleFiles; smaller in tests

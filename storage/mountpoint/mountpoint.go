@@ -210,9 +210,11 @@ func (m *MountPoint) reuse(name string) *object {
 		return nil // a name with nothing kept costs no statx: it is opened anyway
 	}
 	var st unix.Statx_t
-	const want = unix.STATX_TYPE | unix.STATX_INO | unix.STATX_SIZE | unix.STATX_MTIME | unix.STATX_CTIME
+	const want = unix.STATX_TYPE | unix.STATX_NLINK | unix.STATX_INO | unix.STATX_SIZE | unix.STATX_MTIME | unix.STATX_CTIME
+	// No links left: the file is deleted, though the name still resolved to it (an NFS client's
+	// cached lookup, with an NFSv4 server keeping the file for the descriptor open here).
 	if err := unix.Statx(m.rootFD, name, unix.AT_STATX_FORCE_SYNC, want, &st); err != nil ||
-		st.Mask&want != want || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		st.Mask&want != want || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink == 0 {
 		m.files.take(name, nil) // whatever was kept for name is not that file any more
 		return nil
 	}

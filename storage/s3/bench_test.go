@@ -228,7 +228,7 @@ func BenchmarkGetObjectClientCost(b *testing.B) {
 			// keeps New from wrapping it a second time.
 			s.client = awss3.New(s.client.Options(), func(o *awss3.Options) { o.HTTPClient, o.RetryMaxAttempts = stubHTTP{data}, 0 })
 			if v.tun.fastGet {
-				if s.fast, err = newFastGet(ctx, s.client, "bench"); err != nil {
+				if s.fast, err = newFastGet(ctx, s.client, "bench", &sdkClockSkew{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/encoding/httpbinding"
+	"github.com/aws/smithy-go/middleware"
 	smithyrand "github.com/aws/smithy-go/rand"
 )
 
@@ -30,12 +33,16 @@ import (
 // backoff, retry quota and clock-skew correction) and maps the error exactly as if it had sent
 // the request, so retries and errors stay the SDK's.
 //
-// Clock skew: the SDK signs with the local clock plus the skew it measured from the Date of the
-// server's last answer. The fast path keeps its own measure, taken the same way from every
-// answer it hands to the SDK: from the 403 RequestTimeTooSkewed that a clock more than 15
-// minutes off brings, and from the next error answer once the clock is right again. Without it,
-// a node with a wrong clock would sign every first attempt wrong, and the SDK, seeing the
-// skew it already knows, would not retry: every GetObject after the first would fail.
+// Clock skew: the SDK signs with the local clock plus the skew it keeps for the client (taken
+// from the Date of the last operation's answer, whatever the operation), and judges a
+// RequestTimeTooSkewed answer against that skew: it retries only if the answer shows a
+// different one. The fast path signs with the same skew (sdkClockSkew follows it), so that a
+// replayed answer means to the SDK what its own first attempt's would have. Signing with the
+// bare local clock instead, a node whose clock is more than 15 minutes off would have every
+// GetObject after the first refused and not retried.
+//
+// Adaptive retry mode is left to the SDK: its attempt token is a client-side rate limiter
+// that must be passed before a request is sent.
 //
 // The template comes from probe: one GetObject through the client with a capturing HTTP
 // client, so the URL (endpoint rules, path or virtual-hosted style, key escaping), the
@@ -55,9 +62,38 @@ type fastGet struct {
 	values                int    // the number of values in header
 	region, service       string // the signing scope
 
-	correctSkew bool         // the client's DisableClockSkewCorrection is off
-	skew        atomic.Int64 // nanoseconds to add to the local clock when signing
+	skew *sdkClockSkew // the client's clock skew, added to the local clock when signing
 }
+
+// sdkClockSkew follows the clock skew the SDK keeps for a client. Installed in the client's
+// options, it runs outside the SDK's retry loop and copies, after every operation, the skew
+// the SDK then stores as the client's own: the last attempt's, from its answer's Date (none
+// when the client's DisableClockSkewCorrection is on).
+type sdkClockSkew struct{ v atomic.Int64 }
+
+// install adds the follower to the stack of every operation of the client being built.
+func (c *sdkClockSkew) install(o *awss3.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Finalize.Add(c, middleware.Before)
+	})
+}
+
+// ID implements middleware.FinalizeMiddleware.
+func (c *sdkClockSkew) ID() string { return "ezdfsd.SDKClockSkew" }
+
+// HandleFinalize implements middleware.FinalizeMiddleware.
+func (c *sdkClockSkew) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
+	middleware.FinalizeOutput, middleware.Metadata, error,
+) {
+	out, md, err := next.HandleFinalize(ctx, in)
+	if skew, ok := awsmiddleware.GetAttemptSkew(md); ok {
+		c.v.Store(int64(skew))
+	}
+	return out, md, err
+}
+
+// now is the local clock corrected by the skew.
+func (c *sdkClockSkew) now() time.Time { return time.Now().Add(time.Duration(c.v.Load())) }
 
 // probeKey is the key of the template request: characters that the SDK escapes and some it
 // does not, so that the key's place in the path can be found and checked.
@@ -74,14 +110,18 @@ func (p *probeCapture) Do(r *http.Request) (*http.Response, error) {
 }
 
 // newFastGet builds the fast path of client for bucket, or returns an error saying why the
-// client's requests do not fit it (another signing algorithm, an unexpected URL shape); the
-// caller then leaves every GetObject to the SDK. It makes no network call: the template
-// request is captured, and signed with placeholder credentials.
-func newFastGet(ctx context.Context, client *awss3.Client, bucket string) (*fastGet, error) {
+// client's requests do not fit it (another signing algorithm, an unexpected URL shape,
+// adaptive retry mode); the caller then leaves every GetObject to the SDK. skew must have been
+// installed in client's options. It makes no network call: the template request is captured,
+// and signed with placeholder credentials.
+func newFastGet(ctx context.Context, client *awss3.Client, bucket string, skew *sdkClockSkew) (*fastGet, error) {
 	opts := client.Options()
 	retryer, ok := opts.Retryer.(aws.RetryerV2)
 	if !ok {
 		return nil, fmt.Errorf("retryer %T has no attempt tokens", opts.Retryer)
+	}
+	if _, adaptive := opts.Retryer.(*retry.AdaptiveMode); adaptive || opts.RetryMode == aws.RetryModeAdaptive {
+		return nil, errors.New("adaptive retry mode rate-limits each attempt before it is sent")
 	}
 	if opts.HTTPClient == nil || opts.HTTPSignerV4 == nil || opts.Credentials == nil {
 		return nil, errors.New("client has no HTTP client, signer or credentials")
@@ -97,8 +137,7 @@ func newFastGet(ctx context.Context, client *awss3.Client, bucket string) (*fast
 	}
 	r := capture.req
 	f := &fastGet{http: opts.HTTPClient, signer: opts.HTTPSignerV4, creds: opts.Credentials, retryer: retryer,
-		scheme: r.URL.Scheme, host: r.URL.Host, reqHost: r.Host, rawQuery: r.URL.RawQuery, header: http.Header{},
-		correctSkew: !opts.DisableClockSkewCorrection}
+		scheme: r.URL.Scheme, host: r.URL.Host, reqHost: r.Host, rawQuery: r.URL.RawQuery, header: http.Header{}, skew: skew}
 	if r.Method != http.MethodGet || r.URL.Opaque != "" || r.URL.User != nil || r.URL.Fragment != "" {
 		return nil, fmt.Errorf("unexpected template request %s %s", r.Method, r.URL)
 	}
@@ -164,30 +203,10 @@ func (f *fastGet) request(ctx context.Context, key, rng string) (*http.Request, 
 		Header: h,
 		Host:   f.reqHost,
 	}).WithContext(ctx)
-	signAt := time.Now().Add(time.Duration(f.skew.Load())).UTC()
-	if err := f.signer.SignHTTP(ctx, creds, r, emptySHA256, f.service, f.region, signAt); err != nil {
+	if err := f.signer.SignHTTP(ctx, creds, r, emptySHA256, f.service, f.region, f.skew.now().UTC()); err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-// maxTrustedRoundTrip is the SDK's bound on a round trip whose answer's Date it trusts as a
-// measure of the clock skew.
-const maxTrustedRoundTrip = 15 * time.Minute
-
-// learnSkew takes the clock skew from the Date of resp, an answer to a request sent at sentAt and
-// received at receivedAt, by the SDK's rule: the server's time minus the time the answer came,
-// unless the answer has no Date, came from a cache (Age) or took longer than
-// maxTrustedRoundTrip.
-func (f *fastGet) learnSkew(resp *http.Response, sentAt, receivedAt time.Time) {
-	if !f.correctSkew || resp.Header.Get("Age") != "" || receivedAt.Sub(sentAt) > maxTrustedRoundTrip {
-		return
-	}
-	serverTime, err := http.ParseTime(resp.Header.Get("Date"))
-	if err != nil {
-		return
-	}
-	f.skew.Store(int64(serverTime.Sub(receivedAt)))
 }
 
 // getAnswer is what Range needs of a successful GetObject.
@@ -209,7 +228,6 @@ func (s *S3) getObject(ctx context.Context, key, rng string) (getAnswer, error) 
 		// Credentials or signing failed: the SDK meets the same failure and reports it its way.
 		return s.sdkGetObject(ctx, key, rng)
 	}
-	sentAt := time.Now()
 	resp, err := f.http.Do(req)
 	if err == nil && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) {
 		// The SDK's first attempt returns its attempt token with no error: a success refills
@@ -222,9 +240,6 @@ func (s *S3) getObject(ctx context.Context, key, rng string) (getAnswer, error) 
 			a.contentLength = aws.Int64(resp.ContentLength)
 		}
 		return a, nil
-	}
-	if err == nil {
-		f.learnSkew(resp, sentAt, time.Now())
 	}
 	replay := &replayFirst{resp: resp, err: err}
 	a, sdkErr := s.sdkGetObject(ctx, key, rng, func(o *awss3.Options) {

@@ -35,7 +35,7 @@ func TestFastGetMatchesSDK(t *testing.T) {
 		t.Run(ec.name, func(t *testing.T) {
 			var sdkHC, fastHC captureClient
 			sdk := endpointClient(ec, &sdkHC, tuning{})
-			f, err := newFastGet(ctx, endpointClient(ec, &fastHC, defaultTuning), ec.bucket)
+			f, err := newFastGet(ctx, endpointClient(ec, &fastHC, defaultTuning), ec.bucket, &sdkClockSkew{})
 			if err != nil {
 				t.Fatalf("no fast path: %v", err)
 			}
@@ -68,7 +68,7 @@ func TestFastGetSessionToken(t *testing.T) {
 	var hc captureClient
 	c := awss3.New(awss3.Options{Region: "eu-west-1", HTTPClient: &hc,
 		Credentials: credentials.NewStaticCredentialsProvider("ASIAEXAMPLE", "secret", "session-token")})
-	f, err := newFastGet(ctx, c, "ezdfsd-images")
+	f, err := newFastGet(ctx, c, "ezdfsd-images", &sdkClockSkew{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestFastGetRetryQuota(t *testing.T) {
 		s := &S3{cfg: Config{Bucket: "ezdfsd-quota"}.withDefaults(), client: client, metrics: m, log: slog.New(slog.DiscardHandler)}
 		if fast {
 			var err error
-			if s.fast, err = newFastGet(context.Background(), client, "ezdfsd-quota"); err != nil {
+			if s.fast, err = newFastGet(context.Background(), client, "ezdfsd-quota", &sdkClockSkew{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -260,7 +260,7 @@ func newAnswering(t *testing.T, answer func(w http.ResponseWriter)) string {
 func TestFastGetHeadersNotShared(t *testing.T) {
 	ctx := context.Background()
 	var hc captureClient
-	f, err := newFastGet(ctx, endpointClient(endpointCases[0], &hc, defaultTuning), endpointCases[0].bucket)
+	f, err := newFastGet(ctx, endpointClient(endpointCases[0], &hc, defaultTuning), endpointCases[0].bucket, &sdkClockSkew{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,10 +284,13 @@ func TestFastGetHeadersNotShared(t *testing.T) {
 	}
 }
 
-// TestFastGetClockSkew: with the local clock an hour off the server's, the first GetObject is
-// refused as RequestTimeTooSkewed and served by the SDK's corrected retry; the fast path then
-// signs with the skew it measured, so later GetObjects are one request each. When the clocks
-// agree again, one refusal brings the fast path (and the SDK) back to no correction.
+// TestFastGetClockSkew: the fast path signs with the clock skew the SDK keeps for the client,
+// whichever operation taught it. With the local clock an hour off the server's, the first
+// GetObject is refused as RequestTimeTooSkewed and served by the SDK's corrected retry, and the
+// next ones are one request each; the same when HeadBucket (the readiness Ping) learnt the
+// skew first, and again each way when the clocks come to agree. A fast path with a skew of
+// its own, or none, fails some of these reads: the SDK retries a RequestTimeTooSkewed only if
+// it shows a skew other than the one the SDK signed with.
 func TestFastGetClockSkew(t *testing.T) {
 	data := storagetest.Data(11, 10)
 	var serverOffset atomic.Int64 // the server's clock minus the local one
@@ -301,26 +304,66 @@ func TestFastGetClockSkew(t *testing.T) {
 			s3Error(w, http.StatusForbidden, "RequestTimeTooSkewed")
 			return
 		}
+		if r.Method == http.MethodHead {
+			return // HeadBucket
+		}
 		answerTen(w, data)
 	}, Config{})
 	sent := countFast(t, s)
-	read := func(step string, wantRequests, wantFast int32) {
+	check := func(step string, wantRequests, wantFast int32) {
 		t.Helper()
+		if n, f := requests.Load(), sent.n.Load(); n != wantRequests || f != wantFast {
+			t.Errorf("%s: %d requests, %d of them by the fast path; want %d and %d", step, n, f, wantRequests, wantFast)
+		}
 		requests.Store(0)
 		sent.n.Store(0)
+	}
+	read := func(step string, wantRequests, wantFast int32) {
+		t.Helper()
 		got, err := storagetest.ReadRange(context.Background(), s, "var/x.jpg", 0, 10)
 		if err != nil || string(got) != string(data) {
 			t.Fatalf("%s: read %q, %v", step, got, err)
 		}
-		if n, f := requests.Load(), sent.n.Load(); n != wantRequests || f != wantFast {
-			t.Errorf("%s: %d requests, %d of them by the fast path; want %d and %d", step, n, f, wantRequests, wantFast)
-		}
+		check(step, wantRequests, wantFast)
 	}
+	// A refused HEAD has no body, so no error code: the SDK does not retry it, but keeps the
+	// skew its Date shows, and the next HeadBucket passes.
+	pings := func(step string) {
+		t.Helper()
+		_ = s.Ping(context.Background())
+		if err := s.Ping(context.Background()); err != nil {
+			t.Fatalf("%s: second ping: %v", step, err)
+		}
+		check(step, 2, 0)
+	}
+
 	serverOffset.Store(int64(time.Hour))
 	read("first read, clock an hour behind", 2, 1)
-	read("second read, skew known", 1, 1)
-	read("third read, skew known", 1, 1)
+	read("second read", 1, 1)
 	serverOffset.Store(0)
 	read("first read after the clocks agree", 2, 1)
 	read("second read after the clocks agree", 1, 1)
+
+	serverOffset.Store(int64(time.Hour))
+	pings("pings, clock an hour behind")
+	read("first read after the pings", 1, 1)
+	serverOffset.Store(0)
+	pings("pings after the clocks agree")
+	read("first read after those pings", 1, 1)
+}
+
+// TestFastGetNotWithAdaptiveRetries: in adaptive retry mode (AWS_RETRY_MODE or a profile's
+// retry_mode) every GetObject goes through the SDK, whose attempt token is a rate limiter
+// passed before each request is sent.
+func TestFastGetNotWithAdaptiveRetries(t *testing.T) {
+	t.Setenv("AWS_RETRY_MODE", "adaptive")
+	data := storagetest.Data(12, 10)
+	s, _ := scripted(t, func(w http.ResponseWriter, r *http.Request) { answerTen(w, data) }, Config{})
+	if s.fast != nil {
+		t.Fatal("fast path built for a client in adaptive retry mode")
+	}
+	got, err := storagetest.ReadRange(context.Background(), s, "var/x.jpg", 0, 10)
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("read %q, %v", got, err)
+	}
 }

@@ -219,6 +219,7 @@ func newS3(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *s
 	if err != nil {
 		return nil, fmt.Errorf("s3: load SDK configuration: %w", err)
 	}
+	skew := &sdkClockSkew{}
 	client := awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -230,10 +231,13 @@ func newS3(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *s
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.DisableLogOutputChecksumValidationSkipped = true
 		tun.apply(o)
+		if tun.fastGet {
+			skew.install(o)
+		}
 	})
 	s := &S3{cfg: cfg, client: client, log: logger, metrics: m}
 	if tun.fastGet {
-		if s.fast, err = newFastGet(ctx, client, cfg.Bucket); err != nil {
+		if s.fast, err = newFastGet(ctx, client, cfg.Bucket, skew); err != nil {
 			logger.Debug("s3: every GetObject goes through the SDK", "reason", err)
 		}
 	}
