@@ -133,6 +133,23 @@ func TestS3Targets(t *testing.T) {
 			t.Errorf("targets lack %q:\n%s", want, out[strings.Index(out, "## Targets"):])
 		}
 	}
+	if strings.Contains(out, "s3floor") {
+		t.Errorf("floor table without a floor side:\n%s", out)
+	}
+	add("floor", "fixed-200", []float64{1.2, 1.25, 1.3}, []float64{200, 200, 200})
+	for i, q := range []float64{50, 200, 250} { // of 800, 800, 1000 requests: 6%, 25%, 25%
+		r := &groups[[3]string{"s3", "ezdfsd", "fixed-200"}].runs[i]
+		r.Requests, r.DBQueries = []int64{800, 800, 1000}[i], q
+	}
+	b.Reset()
+	writeTables(&b, groups, order)
+	out = b.String()
+	if want := "| s3floor: the hop alone | fixed-200 | 200, 1.500 | 200, 1.250 | 200, 1.600 | 1.00×, 0.83× | 1.00×, 1.28× | 25% |"; !strings.Contains(out, want) {
+		t.Errorf("floor table lacks %q:\n%s", want, out)
+	}
+	if !strings.Contains(out, "| S3 latency ≤ 1.1× direct GetObject (p50, fixed-200, median of 3 runs) | 1.07× | yes |") {
+		t.Errorf("the floor side changed the baseline of the targets:\n%s", out[strings.Index(out, "## Targets"):])
+	}
 	if strings.Contains(out, "S3 latency ≤ 1.1× direct GetObject (p50, max-16") {
 		t.Errorf("max rate judged on latency instead of throughput:\n%s", out[strings.Index(out, "## Targets"):])
 	}

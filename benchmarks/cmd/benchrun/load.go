@@ -194,6 +194,7 @@ func cmdLoad(ctx context.Context, args []string) error {
 	warm := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up first")
 	out := fs.String("out", "-", "results file (JSON lines)")
 	pidList := fs.String("server-pids", "", "comma-separated pids whose CPU time (user+system) during the measured run is reported per request")
+	metricsURL := fs.String("metrics", "", "ezdfsd's /metrics URL: the database queries it made during the measured run are reported")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -222,6 +223,16 @@ func cmdLoad(ctx context.Context, args []string) error {
 	if *warm > 0 {
 		loadRun(ctx, f, keys, *workers, *rate, *warm)
 	}
+	queries := func() (float64, error) {
+		if *metricsURL == "" {
+			return 0, nil
+		}
+		return scrapeSum(ctx, *metricsURL, "ezdfsd_db_queries_total")
+	}
+	q0, err := queries()
+	if err != nil {
+		return err
+	}
 	cpu0, err := procstat.CPUSeconds(pids...)
 	if err != nil {
 		return err
@@ -231,6 +242,11 @@ func cmdLoad(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	q1, err := queries()
+	if err != nil {
+		return err
+	}
+	res.DBQueries = q1 - q0
 	if len(pids) > 0 && res.Requests > 0 {
 		res.CPUPerReqUs = (cpu1 - cpu0) * 1e6 / float64(res.Requests)
 	}

@@ -69,6 +69,8 @@ func extra(r Result) string {
 	}
 	if r.Scenario == "storm" {
 		s += fmt.Sprintf("  DB queries %.0f  status %v", r.DBQueries, r.Status)
+	} else if r.DBQueries > 0 {
+		s += fmt.Sprintf("  DB queries %.0f", r.DBQueries)
 	}
 	return s
 }

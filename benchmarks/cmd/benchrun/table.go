@@ -159,6 +159,8 @@ func writeTables(b *strings.Builder, groups map[[3]string]*group, order [][3]str
 			k[2], on.med(thr), off.med(thr), on.med(thr)/off.med(thr), on.med(p99), off.med(p99))
 	}
 
+	writeS3Floor(b, groups, order)
+
 	b.WriteString("\n## 4. Large files through ezdfsd (NFS backend)\n\n")
 	b.WriteString("| downloads | file | aggregate MiB/s | per-download p50 / max s | complete | ezdfsd peak VmRSS MiB | ezdfsd VmHWM MiB |\n|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, k := range order {
@@ -249,5 +251,35 @@ func writeTables(b *strings.Builder, groups map[[3]string]*group, order [][3]str
 			}
 			fmt.Fprintf(b, "| 1 DB query per miss storm (%s, worst of %d runs) | %.0f | %s |\n", k[1], len(groups[k].runs), worst, verdict(worst == 1))
 		}
+	}
+}
+
+// writeS3Floor prints scenario 3's three sides against each other: the floor (s3floor, a
+// proxy doing nothing but the hop) against the direct GetObject shows what the hop alone costs;
+// ezdfsd against the floor, what ezdfsd's own work adds to it, of which the share of its
+// requests that needed a database query (a row not in its cache, or older than cache-ttl).
+func writeS3Floor(b *strings.Builder, groups map[[3]string]*group, order [][3]string) {
+	header := false
+	for _, k := range order {
+		if k[0] != "s3" || k[1] != "floor" {
+			continue
+		}
+		floor, direct, ez := groups[k], groups[[3]string{"s3", "direct", k[2]}], groups[[3]string{"s3", "ezdfsd", k[2]}]
+		if direct == nil || ez == nil {
+			continue
+		}
+		if !header {
+			b.WriteString("\n| S3 hop (medians) | mode | direct req/s, p50 ms | floor req/s, p50 ms | ezdfsd req/s, p50 ms | floor ÷ direct: req/s, p50 | ezdfsd ÷ floor: req/s, p50 | ezdfsd requests with a DB query |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
+			header = true
+		}
+		queried := ez.med(func(r Result) float64 {
+			if r.Requests == 0 {
+				return 0
+			}
+			return r.DBQueries / float64(r.Requests)
+		})
+		fmt.Fprintf(b, "| s3floor: the hop alone | %s | %.0f, %.3f | %.0f, %.3f | %.0f, %.3f | %.2f×, %.2f× | %.2f×, %.2f× | %.0f%% |\n", k[2],
+			direct.med(thr), direct.med(p50), floor.med(thr), floor.med(p50), ez.med(thr), ez.med(p50),
+			floor.med(thr)/direct.med(thr), floor.med(p50)/direct.med(p50), ez.med(thr)/floor.med(thr), ez.med(p50)/floor.med(p50), 100*queried)
 	}
 }
