@@ -27,8 +27,10 @@ const SuppressedKey = "suppressed"
 // most once per every: the first line of a kind is written in full, later ones within every of
 // the last written one are counted and dropped, and the next line written for that kind
 // carries the count as the attribute "suppressed" (added to, not repeated, when the caller already
-// set one from a limiter of its own). Records below slog.LevelWarn (debug lines,
-// the access log) always pass.
+// set one from a limiter of its own). When no line of the kind comes after the interval (the
+// outage is over), the last line dropped is written when the interval ends, carrying the count
+// of the others, so a burst's size always reaches the log. Records below slog.LevelWarn (debug
+// lines, the access log) always pass.
 //
 // The kind is the level, the message and the class of the error attribute ("error" or "err"),
 // not the error text: two "metadata lookup failed" lines for different names, or with
@@ -39,10 +41,16 @@ const SuppressedKey = "suppressed"
 // now is the clock (nil: time.Now); tests pass a fake one. Handlers derived with WithAttrs
 // and WithGroup share the counts.
 func NewRateLimitHandler(next slog.Handler, every time.Duration, now func() time.Time) slog.Handler {
+	return newRateLimitHandler(next, every, now, func(d time.Duration, f func()) { time.AfterFunc(d, f) })
+}
+
+// newRateLimitHandler is NewRateLimitHandler with the timer that runs the end-of-interval
+// writes: after(d, f) must call f once, d from now; tests pass one they run by hand.
+func newRateLimitHandler(next slog.Handler, every time.Duration, now func() time.Time, after func(time.Duration, func())) slog.Handler {
 	if now == nil {
 		now = time.Now
 	}
-	return &rateLimitHandler{next: next, state: &rateState{every: every, now: now, kinds: make(map[string]*kindState)}}
+	return &rateLimitHandler{next: next, state: &rateState{every: every, now: now, after: after, kinds: make(map[string]*kindState)}}
 }
 
 type rateLimitHandler struct {
@@ -53,6 +61,7 @@ type rateLimitHandler struct {
 type rateState struct {
 	every time.Duration
 	now   func() time.Time
+	after func(time.Duration, func()) // runs a kind's end-of-interval write
 
 	mu    sync.Mutex
 	kinds map[string]*kindState
@@ -61,6 +70,14 @@ type rateState struct {
 type kindState struct {
 	last       time.Time // when a line of this kind was last written
 	suppressed int64     // lines dropped since then
+	held       *heldLine // the latest of them, written at the interval's end if nothing else is
+	interval   uint64    // counts the intervals, so that a write scheduled for one ends no other
+}
+
+// heldLine is a dropped line kept for the end of its interval, with the handler to write it.
+type heldLine struct {
+	r    slog.Record
+	next slog.Handler
 }
 
 // Enabled implements slog.Handler.
@@ -75,7 +92,7 @@ func (h *rateLimitHandler) Handle(ctx context.Context, r slog.Record) error {
 		return h.next.Handle(ctx, r)
 	}
 	own := ownSuppressed(r)
-	write, suppressed := h.state.allow(logKind(r), 1+own)
+	write, suppressed := h.state.allow(logKind(r), 1+own, r, h.next)
 	if !write {
 		return nil
 	}
@@ -127,8 +144,8 @@ func (h *rateLimitHandler) WithGroup(name string) slog.Handler {
 
 // allow reports whether a line of kind may be written now and how many lines of its kind were
 // dropped since the last one written; a dropped line counts as weight (itself plus the lines it
-// already stood for).
-func (s *rateState) allow(kind string, weight int64) (bool, int64) {
+// already stood for), and is kept (r, to be written with next) for the end of the interval.
+func (s *rateState) allow(kind string, weight int64, r slog.Record, next slog.Handler) (bool, int64) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -142,11 +159,38 @@ func (s *rateState) allow(kind string, weight int64) (bool, int64) {
 	}
 	if now.Sub(k.last) < s.every {
 		k.suppressed += weight
+		if k.held == nil {
+			interval := k.interval
+			s.after(s.every-now.Sub(k.last), func() { s.writeHeld(kind, interval) })
+		}
+		k.held = &heldLine{r: r.Clone(), next: next}
 		return false, 0
 	}
 	n := k.suppressed
-	k.last, k.suppressed = now, 0
+	k.last, k.suppressed, k.held = now, 0, nil
+	k.interval++
 	return true, n
+}
+
+// writeHeld ends kind's interval number interval: if lines were dropped in it and none has been
+// written since, the last one dropped is written now with the count of the others (and those
+// it stood for), and a new interval starts.
+func (s *rateState) writeHeld(kind string, interval uint64) {
+	s.mu.Lock()
+	k, ok := s.kinds[kind]
+	if !ok || k.held == nil || k.interval != interval {
+		s.mu.Unlock()
+		return
+	}
+	held, n := k.held, k.suppressed-1 // the held line's own count is in suppressed, less itself
+	k.last, k.suppressed, k.held = s.now(), 0, nil
+	k.interval++
+	s.mu.Unlock()
+	r := held.r
+	if n > 0 {
+		r = withSuppressed(r, n)
+	}
+	_ = held.next.Handle(context.Background(), r)
 }
 
 // pruneLocked forgets kinds that have been quiet for an interval with nothing held back, and

@@ -15,6 +15,26 @@ import (
 	"time"
 )
 
+// manualTimers stands for time.AfterFunc in a rate-limiting handler on a fake clock: it keeps
+// what is scheduled, and the test runs it.
+type manualTimers struct {
+	delays []time.Duration
+	funcs  []func()
+}
+
+func (m *manualTimers) after(d time.Duration, f func()) {
+	m.delays, m.funcs = append(m.delays, d), append(m.funcs, f)
+}
+
+// run runs and forgets everything scheduled so far.
+func (m *manualTimers) run() {
+	funcs := m.funcs
+	m.delays, m.funcs = nil, nil
+	for _, f := range funcs {
+		f()
+	}
+}
+
 // fakeClock is a settable clock for NewRateLimitHandler.
 type fakeClock struct{ t time.Time }
 
@@ -50,7 +70,7 @@ func dbDown(name string) error {
 func TestRateLimitHandlerOneLinePerIntervalWithCount(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1700000000, 0)}
 	var buf bytes.Buffer
-	l := slog.New(NewRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now))
+	l := slog.New(newRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now, (&manualTimers{}).after))
 
 	// 300 failing requests, one every 100 ms: 30 s of an outage.
 	for i := range 300 {
@@ -93,7 +113,7 @@ func TestRateLimitHandlerOneLinePerIntervalWithCount(t *testing.T) {
 func TestRateLimitHandlerKinds(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1700000000, 0)}
 	var buf bytes.Buffer
-	l := slog.New(NewRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now))
+	l := slog.New(newRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now, (&manualTimers{}).after))
 	timeout := fmt.Errorf("sqlstore: lookup %q: %w: %w", "a", errors.New("metadata unavailable"), context.DeadlineExceeded)
 
 	l.Error("metadata lookup failed", "error", dbDown("a.jpg"))
@@ -126,7 +146,7 @@ func TestRateLimitHandlerKinds(t *testing.T) {
 func TestRateLimitHandlerTableFullNeverLosesANewKind(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1700000000, 0)}
 	var buf bytes.Buffer
-	l := slog.New(NewRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now))
+	l := slog.New(newRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now, (&manualTimers{}).after))
 	for i := range maxLogKinds + 10 {
 		l.Warn(fmt.Sprintf("kind %d", i))
 	}
@@ -136,7 +156,7 @@ func TestRateLimitHandlerTableFullNeverLosesANewKind(t *testing.T) {
 }
 
 func TestNewLoggerRateLimitsRepeatedErrors(t *testing.T) {
-	var buf bytes.Buffer
+	var buf syncBuffer // the end-of-interval write comes from a timer
 	l, err := NewLogger(&buf, "json", slog.LevelInfo)
 	if err != nil {
 		t.Fatal(err)
@@ -164,13 +184,99 @@ func TestNewLoggerWithoutRateLimit(t *testing.T) {
 	}
 }
 
+// TestRateLimitHandlerWritesTheLastCountAtTheIntervalsEnd: when a burst stops, its size still
+// reaches the log: at the end of the interval, the last line dropped is written with the count
+// of the others, once; a line of the kind after the interval, before that write, carries the
+// count itself and the write does nothing.
+func TestRateLimitHandlerWritesTheLastCountAtTheIntervalsEnd(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1700000000, 0)}
+	timers := &manualTimers{}
+	var buf bytes.Buffer
+	l := slog.New(newRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now, timers.after))
+	burst := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			l.With("component", "s3").Error("s3 get failed", "request_id", fmt.Sprint(i), "error", dbDown("a"))
+			clock.advance(100 * time.Millisecond)
+		}
+	}
+	lines := func() []map[string]any {
+		m := jsonLines(t, buf.String())
+		buf.Reset()
+		return m
+	}
+
+	burst(0, 5) // 0 written, 1..4 dropped: one write scheduled, at the end of the first line's interval
+	if m := lines(); len(m) != 1 || m[0]["request_id"] != "0" {
+		t.Fatalf("burst wrote %v, want request 0 alone", m)
+	}
+	if fmt.Sprint(timers.delays) != "[9.9s]" {
+		t.Fatalf("scheduled %v, want one write 9.9 s after the first line dropped", timers.delays)
+	}
+	clock.advance(9500 * time.Millisecond)
+	timers.run()
+	m := lines()
+	if len(m) != 1 || m[0]["request_id"] != "4" || m[0][SuppressedKey] != float64(3) || m[0]["component"] != "s3" {
+		t.Fatalf("end of interval wrote %v, want request 4 (with its attributes) with suppressed=3", m)
+	}
+	timers.run()
+	if m := lines(); len(m) != 0 {
+		t.Fatalf("a second run wrote %v", m)
+	}
+
+	// The write started an interval: a line within it is dropped and held in turn.
+	burst(5, 1)
+	if m := lines(); len(m) != 0 {
+		t.Fatalf("line right after the end-of-interval write was written: %v", m)
+	}
+	// A line after the interval, before the timer: it is written with the count. The timer of
+	// the interval it ended then writes nothing, even with a line held in the next interval.
+	clock.advance(10 * time.Second)
+	burst(6, 1)
+	if m := lines(); len(m) != 1 || m[0]["request_id"] != "6" || m[0][SuppressedKey] != float64(1) {
+		t.Fatalf("line after the interval: %v, want request 6 with suppressed=1", m)
+	}
+	burst(7, 1) // dropped: held for the end of the interval request 6 began
+	if len(timers.funcs) != 2 {
+		t.Fatalf("%d writes scheduled, want 2 (the ended interval's and the new one's)", len(timers.funcs))
+	}
+	timers.funcs[0]()
+	if m := lines(); len(m) != 0 {
+		t.Fatalf("the ended interval's timer wrote %v", m)
+	}
+	timers.funcs[1]()
+	if m := lines(); len(m) != 1 || m[0]["request_id"] != "7" {
+		t.Fatalf("the new interval's timer wrote %v, want request 7", m)
+	}
+}
+
+// TestNewLoggerWritesTheLastCount: with the real clock, a burst's held-back count reaches the
+// log after the interval with no further line.
+func TestNewLoggerWritesTheLastCount(t *testing.T) {
+	var buf syncBuffer
+	l, err := NewLogger(&buf, "json", slog.LevelInfo, WithRepeatInterval(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		l.Error("metadata lookup failed", "request_id", fmt.Sprint(i), "error", dbDown("a"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(buf.String(), "\n") < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	m := jsonLines(t, buf.String())
+	if len(m) != 2 || m[1]["request_id"] != "19" || m[1][SuppressedKey] != float64(18) {
+		t.Fatalf("lines %v, want request 0, then request 19 with suppressed=18", m)
+	}
+}
+
 // The metadata cache limits its stale-serving warning itself and sets "suppressed"; the lines
 // this handler drops carry their own counts, which must add up in the one "suppressed" key of
 // the next line written.
 func TestRateLimitHandlerMergesCallersSuppressedCount(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1700000000, 0)}
 	var buf bytes.Buffer
-	l := slog.New(NewRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now))
+	l := slog.New(newRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now, (&manualTimers{}).after))
 	for range 10 { // one line a second, each standing for 4 the cache held back
 		l.Warn("metadata store unavailable, serving stale metadata", "err", dbDown("a"), SuppressedKey, int64(4))
 		clock.advance(time.Second)
