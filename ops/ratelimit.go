@@ -172,6 +172,33 @@ func (s *rateState) allow(kind string, weight int64, r slog.Record, next slog.Ha
 	return true, n
 }
 
+// WriteHeldLines writes now, for every kind of line that logger's rate limit (NewLogger,
+// NewRateLimitHandler) is holding back, the last line held with the count of the others, as
+// the end of their intervals would; a program calls it before it exits. Other loggers are left
+// alone.
+func WriteHeldLines(logger *slog.Logger) {
+	h, ok := logger.Handler().(*rateLimitHandler)
+	if !ok {
+		return
+	}
+	s := h.state
+	s.mu.Lock()
+	type pending struct {
+		kind     string
+		interval uint64
+	}
+	var held []pending
+	for kind, k := range s.kinds {
+		if k.held != nil {
+			held = append(held, pending{kind, k.interval})
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range held {
+		s.writeHeld(p.kind, p.interval)
+	}
+}
+
 // writeHeld ends kind's interval number interval: if lines were dropped in it and none has been
 // written since, the last one dropped is written now with the count of the others (and those
 // it stood for), and a new interval starts.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,6 +169,11 @@ func TestNewLoggerRateLimitsRepeatedErrors(t *testing.T) {
 	if lines := jsonLines(t, buf.String()); len(lines) != 1 {
 		t.Fatalf("%d lines for 50 repeated errors, want 1:\n%s", len(lines), buf.String())
 	}
+	// On exit, the last one held back, with the count of the 48 others.
+	WriteHeldLines(l)
+	if lines := jsonLines(t, buf.String()); len(lines) != 2 || lines[1][SuppressedKey] != float64(48) {
+		t.Fatalf("after WriteHeldLines: %v, want a second line with suppressed=48", lines)
+	}
 }
 
 func TestNewLoggerWithoutRateLimit(t *testing.T) {
@@ -246,6 +252,37 @@ func TestRateLimitHandlerWritesTheLastCountAtTheIntervalsEnd(t *testing.T) {
 	timers.funcs[1]()
 	if m := lines(); len(m) != 1 || m[0]["request_id"] != "7" {
 		t.Fatalf("the new interval's timer wrote %v, want request 7", m)
+	}
+}
+
+// TestWriteHeldLines: before exiting, the lines held back are written with their counts, each
+// kind once, and the timers then write nothing more.
+func TestWriteHeldLines(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1700000000, 0)}
+	timers := &manualTimers{}
+	var buf bytes.Buffer
+	l := slog.New(newRateLimitHandler(slog.NewJSONHandler(&buf, nil), 10*time.Second, clock.now, timers.after))
+	for i := range 3 {
+		l.Error("s3 get failed", "request_id", fmt.Sprint(i), "error", dbDown("a"))
+		l.Warn("metadata store unavailable", "request_id", fmt.Sprint(i))
+	}
+	l.Warn("once", "request_id", "x")
+	buf.Reset()
+	WriteHeldLines(l)
+	var got []string
+	for _, m := range jsonLines(t, buf.String()) {
+		got = append(got, fmt.Sprint(m["msg"], " ", m["request_id"], " ", m[SuppressedKey]))
+	}
+	slices.Sort(got)
+	if want := "metadata store unavailable 2 1|s3 get failed 2 1"; strings.Join(got, "|") != want {
+		t.Fatalf("written %q, want %q", strings.Join(got, "|"), want)
+	}
+	buf.Reset()
+	timers.run()
+	WriteHeldLines(l)
+	WriteHeldLines(slog.New(slog.NewJSONHandler(&buf, nil))) // not rate-limited: nothing to do
+	if buf.Len() != 0 {
+		t.Fatalf("written again: %s", buf.String())
 	}
 }
 

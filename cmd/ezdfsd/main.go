@@ -326,6 +326,7 @@ func withConfig(cmd string, args, environ []string, stdout, stderr io.Writer, fn
 		return 2
 	}
 	sqlstore.SetDriverLogger(logger) // the MySQL driver's own lines, too, in the chosen format
+	defer ops.WriteHeldLines(logger) // the counts of bursts still held back, before exiting
 	return fn(cfg, logger)
 }
 
