@@ -74,8 +74,8 @@ func (s *bodyStream) WriteTo(w io.Writer) (n int64, err error) {
 		s.written += n
 	}()
 	if s.length > corkMinBody {
-		if rc := rawConn(x.rc.Conn()); rc != nil && setCork(rc, true) {
-			defer setCork(rc, false)
+		if rc := rawConn(x.rc.Conn()); rc != nil && cork(rc, true) {
+			defer cork(rc, false)
 		}
 	}
 	if s.multi != nil {

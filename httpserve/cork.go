@@ -10,17 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cork sets or clears TCP_CORK (nginx's tcp_nopush) on the connection's socket; it reports
-// whether the socket took it. While corked, the headers wait in the kernel for the start of
-// the body instead of leaving as a packet of their own, which on a busy server costs as much
-// as a second response. Clearing it pushes out whatever partial segment was held back. A
-// connection without a socket (an in-memory listener) is left alone.
-func cork(c net.Conn, on bool) bool {
-	rc := rawConn(c)
-	return rc != nil && setCork(rc, on)
-}
-
-// rawConn returns the socket of c, or nil when c has none.
+// rawConn returns the socket of c, or nil when c has none (an in-memory listener's).
 func rawConn(c net.Conn) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -33,9 +23,11 @@ func rawConn(c net.Conn) syscall.RawConn {
 	return rc
 }
 
-// setCork is cork on a socket already at hand: bodyStream.WriteTo corks and uncorks the same
-// one.
-func setCork(rc syscall.RawConn, on bool) bool {
+// cork sets or clears TCP_CORK (nginx's tcp_nopush) on a connection's socket (rawConn); it
+// reports whether the socket took it. While corked, the headers wait in the kernel for the
+// start of the body instead of leaving as a packet of their own, which on a busy server costs
+// as much as a second response. Clearing it pushes out whatever partial segment was held back.
+func cork(rc syscall.RawConn, on bool) bool {
 	v := 0
 	if on {
 		v = 1
@@ -58,12 +50,8 @@ const clientWatchInterval = 10 * time.Millisecond
 // for the rare waits that are worth ending early (the NFS-lag pause). Connections without a
 // socket are not watched.
 func watchClient(ctx context.Context, c net.Conn) (context.Context, func()) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return ctx, func() {}
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := rawConn(c)
+	if rc == nil {
 		return ctx, func() {}
 	}
 	wctx, cancel := context.WithCancel(ctx)
