@@ -22,9 +22,8 @@ func appendHTTPDate(b []byte, t time.Time) []byte {
 	if year < 1000 || year > 9999 {
 		return t.AppendFormat(b, http.TimeFormat)
 	}
-	days, secs := floorDivMod(t.Unix(), 86400) // days since 1970-01-01, a Thursday
-	_, wd := floorDivMod(days+4, 7)
-	hour, minute, sec := int(secs/3600), int(secs/60%60), int(secs%60)
+	hour, minute, sec := t.Clock()
+	wd := t.Weekday()
 	b = append(b, dayNames[3*wd:3*wd+3]...)
 	b = append(b, ", "...)
 	b = append2Digits(b, day)
@@ -40,15 +39,6 @@ func appendHTTPDate(b []byte, t time.Time) []byte {
 	b = append(b, ':')
 	b = append2Digits(b, sec)
 	return append(b, " GMT"...)
-}
-
-// floorDivMod returns the floored quotient and the remainder, 0 <= m < d, of n / d.
-func floorDivMod(n, d int64) (q, m int64) {
-	q, m = n/d, n%d
-	if m < 0 {
-		q, m = q-1, m+d
-	}
-	return q, m
 }
 
 // append2Digits appends n, 0 <= n < 100, as two decimal digits.
