@@ -159,11 +159,12 @@ func (s *rateState) allow(kind string, weight int64, r slog.Record, next slog.Ha
 	}
 	if now.Sub(k.last) < s.every {
 		k.suppressed += weight
-		if k.held == nil {
+		if k.held == nil { // the interval's first line dropped: schedule its end
+			k.held = &heldLine{}
 			interval := k.interval
 			s.after(s.every-now.Sub(k.last), func() { s.writeHeld(kind, interval) })
 		}
-		k.held = &heldLine{r: r.Clone(), next: next}
+		k.held.r, k.held.next = r.Clone(), next
 		return false, 0
 	}
 	n := k.suppressed
