@@ -19,8 +19,8 @@ const MaxIdleFiles = 1024
 //
 // A descriptor is reused only while the name still leads to the same file: statx of the name
 // (from the root descriptor) must report the inode, device, size, mtime and ctime recorded when
-// it was opened, and at least one link, so a file replaced (eZ writes a new file and renames it over the old one),
-// rewritten, truncated or deleted is opened afresh. statx is asked with AT_STATX_FORCE_SYNC,
+// it was opened, and at least one link, so a file replaced (eZ writes a new file and renames
+// it over the old one), rewritten, truncated or deleted is opened afresh. statx is asked with AT_STATX_FORCE_SYNC,
 // which makes NFS fetch the attributes from the server instead of its attribute cache (a file
 // deleted or replaced by another node then answers ESTALE or new attributes); local file
 // systems answer as for fstatat. The descriptor itself was opened beneath the root; statx only
